@@ -1,0 +1,21 @@
+"""Shared pytest fixtures.  Area-specific fixtures live below their marker comments."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("BAMM_SHARED", REPO.parent / "shared"))
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    """The ../shared reference folder; tests that need it skip cleanly without it."""
+    if not SHARED.is_dir():
+        pytest.skip(f"reference folder {SHARED} not found (set BAMM_SHARED)")
+    return SHARED
+
+
+# --- engine fixtures (tiny random model) -------------------------------------
