@@ -1,0 +1,184 @@
+"""Train the RVQ-VAE motion tokenizer (``bamm_core.tokenizer.RVQVAE``; SPEC §2).
+
+    python -m training.train_vq --data DIR --config cpu_small --out runs/vq
+
+Each step: a batch of random ``window``-frame crops (64 at release) of training clips,
+normalised with the dataset mean and the *model* std (dataset std with root and foot-contact
+groups divided by 5, SPEC §1.4).  Loss (SPEC §2.3):
+
+    SmoothL1(recon, x) + loss_vel · SmoothL1(recon[..., 4:4+3(J−1)], x[..., same]) + commit · L_commit
+
+(the official "vel" term compares the RIFKE joint positions).  The codebook is trained by the
+quantiser's own EMA/reset updates in train mode.  The checkpoint (``OUT/last.pt``) also stores
+the architecture kwargs and the normalisation statistics the other stages and the exporter use.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import common as C
+
+VQ_ARCH_KEYS = ("nb_code", "code_dim", "output_emb_width", "down_t", "stride_t", "width", "depth",
+                "dilation_growth_rate", "activation", "norm", "num_quantizers", "shared_codebook",
+                "quantize_dropout_prob", "mu")
+
+
+def build_vq(arch: dict) -> torch.nn.Module:
+    """Construct the engine's RVQVAE from our arch dict (unknown keys are dropped)."""
+    from bamm_core.tokenizer import RVQVAE
+
+    return RVQVAE(**C.filter_kwargs(RVQVAE.__init__, arch))
+
+
+def vq_arch(vc: dict, ds_cfg: dict) -> dict:
+    arch = {k: vc[k] for k in VQ_ARCH_KEYS if k in vc}
+    d = int(ds_cfg["dim_pose"])
+    arch.update(input_width=d, dim_pose=d, input_dim=d, in_dim=d)  # whichever name RVQVAE uses
+    return arch
+
+
+def load_vq(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict]:
+    """(VQ in eval mode, checkpoint dict with ``arch``/``mean``/``std``) from a train_vq run."""
+    st = C.load_checkpoint(Path(run_dir) / "last.pt")
+    vq = build_vq(st["arch"])
+    vq.load_state_dict(st["model"])
+    return vq.to(device).eval(), st
+
+
+@torch.no_grad()
+def encode_tokens(vq: torch.nn.Module, feats_norm: list[np.ndarray], device, unit: int = 4) -> list[torch.Tensor]:
+    """Eval-mode codes of whole clips: list of (T_i // unit, Q) int64 CPU tensors."""
+    vq.eval()
+    out = []
+    for f in feats_norm:
+        f = f[: len(f) // unit * unit]
+        res = vq.encode(torch.from_numpy(np.ascontiguousarray(f))[None].to(device))
+        codes = res[0] if isinstance(res, (tuple, list)) else res
+        out.append(codes[0].long().cpu())
+    return out
+
+
+def token_cache(vq_dir: str | Path, data: C.HumanML3DDir, split: str, cache_path: Path, device,
+                min_len: int) -> tuple[list[dict], dict]:
+    """Items of ``split`` with their VQ codes (``item["codes"]`` (T//4, Q)), cached in
+    ``cache_path`` and recomputed when the VQ checkpoint step changes."""
+    vq, st = load_vq(vq_dir, device)
+    items = data.items(split, min_len=min_len, max_len=10**9)
+    key = {"vq_step": int(st["step"]), "names": [it["name"] for it in items]}
+    if cache_path.is_file():
+        c = C.load_checkpoint(cache_path)
+        if c["vq_step"] == key["vq_step"] and c["names"] == key["names"]:
+            for it, codes in zip(items, c["codes"]):
+                it["codes"] = codes
+            return items, st
+    mean, std = st["mean"].numpy(), st["std"].numpy()
+    codes = encode_tokens(vq, [(it["features"] - mean) / std for it in items], device)
+    for it, c in zip(items, codes):
+        it["codes"] = c
+    C.save_checkpoint(cache_path, {**key, "codes": codes})
+    return items, st
+
+
+def vq_loss(recon: torch.Tensor, x: torch.Tensor, commit: torch.Tensor, joints_num: int,
+            loss_vel: float, w_commit: float) -> tuple[torch.Tensor, dict[str, float]]:
+    rec = F.smooth_l1_loss(recon, x)
+    sl = slice(4, 4 + 3 * (joints_num - 1))
+    pos = F.smooth_l1_loss(recon[..., sl], x[..., sl])
+    loss = rec + loss_vel * pos + w_commit * commit
+    return loss, {"rec": float(rec.detach()), "pos": float(pos.detach()), "commit": float(commit.detach())}
+
+
+def windows(items: list[dict], idx: list[int], window: int) -> np.ndarray:
+    """Random ``window``-frame crops (global numpy RNG) of the clips ``idx`` -> (B, window, D)."""
+    out = []
+    for i in idx:
+        f = items[i]["norm"]
+        off = np.random.randint(0, len(f) - window + 1)
+        out.append(f[off:off + window])
+    return np.stack(out)
+
+
+@torch.no_grad()
+def reconstruction_error(vq: torch.nn.Module, items: list[dict], device, unit: int = 4) -> float:
+    """Mean SmoothL1 of eval-mode reconstructions of whole clips (normalised space)."""
+    vq.eval()
+    errs = []
+    for it in items:
+        f = it["norm"][: len(it["norm"]) // unit * unit]
+        x = torch.from_numpy(f)[None].to(device)
+        recon = vq(x)[0]
+        errs.append(float(F.smooth_l1_loss(recon, x)))
+    return float(np.mean(errs)) if errs else float("nan")
+
+
+def main(argv: list[str] | None = None) -> dict:
+    p = C.base_parser(__doc__.splitlines()[0])
+    args = p.parse_args(argv)
+    cfg = C.load_config(args.config)
+    vc = C.stage_config(cfg, "vq", {"batch_size": args.batch_size, "lr": args.lr,
+                                    "max_steps": args.max_steps, "ckpt_every": args.ckpt_every})
+    ds_cfg = cfg["dataset"]
+    seed = args.seed if args.seed is not None else cfg.get("seed", 0)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = C.pick_device(args.device)
+    info, device = C.DistInfo.from_env(device)
+    C.seed_everything(seed)
+    out = Path(args.out)
+
+    data = C.HumanML3DDir(args.data, fps=ds_cfg.get("fps", 20))
+    mean, std = data.mean, C.model_std(data.std)
+    window = int(vc["window"])
+    items = [it for it in data.items("train", min_len=window, max_len=10**9)]
+    if not items:
+        raise RuntimeError(f"no training clip in {args.data} is at least {window} frames long")
+    for it in items:
+        it["norm"] = ((it["features"] - mean) / std).astype(np.float32)
+
+    arch = vq_arch(vc, ds_cfg)
+    model = build_vq(arch).to(device)
+    net = C.wrap_ddp(model, info, device)
+    opt = torch.optim.AdamW(model.parameters(), lr=vc["lr"], betas=tuple(vc.get("betas", (0.9, 0.99))),
+                            weight_decay=vc.get("weight_decay", 0.0))
+    batches = C.StepBatches(len(items), vc["batch_size"], seed, info)
+    J = int(ds_cfg["joints_num"])
+
+    def step_fn(step: int):
+        _, idx = batches(step)
+        x = torch.from_numpy(windows(items, idx, window)).to(device)
+        recon, commit, perplexity = net(x)
+        loss, sc = vq_loss(recon, x, commit, J, vc["loss_vel"], vc["commit"])
+        sc["perplexity"] = float(perplexity.detach())
+        return loss, sc
+
+    extra = lambda: {"arch": arch, "mean": torch.from_numpy(mean), "std": torch.from_numpy(std),
+                     "dataset_std": torch.from_numpy(data.std), "config": cfg.get("name", ""),
+                     "dataset": dict(ds_cfg)}
+    res = C.train_loop(model=net, optimizer=opt, run_dir=out, step_fn=step_fn, seed=seed,
+                       max_steps=vc["max_steps"], lr=vc["lr"], warmup=vc.get("warmup", 0),
+                       milestones=vc.get("milestones", ()), gamma=vc.get("gamma", 0.1),
+                       ckpt_every=vc["ckpt_every"], log_every=args.log_every,
+                       time_budget_min=args.time_budget_min, info=info, extra_state=extra,
+                       desc="vq", progress=not args.no_progress)
+    if info.is_main:
+        try:
+            val = data.items("val", min_len=16, max_len=ds_cfg["max_len"])
+        except FileNotFoundError:
+            val = []
+        for it in val:
+            it["norm"] = ((it["features"] - mean) / std).astype(np.float32)
+        if val:
+            err = reconstruction_error(model, val, device)
+            res["val_recon_smoothl1"] = err
+            print(f"[val] reconstruction SmoothL1 (normalised) = {err:.4f} over {len(val)} clips")
+        print(f"stopped at step {res['step']} ({res['stopped']})")
+    return res
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
