@@ -1,5 +1,5 @@
 # BAMM Motion — the two quick-start commands are `make demo` and `make test`.
-PYTHON ?= python3.11
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 PY     := $(VENV)/bin/python
 # Users who want a CPU-only torch (a much smaller download) can run e.g.
