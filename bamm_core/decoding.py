@@ -1,0 +1,477 @@
+"""Cascaded BAMM decoding: masked transformer (layer 0) -> residual transformer (layers
+1..5).  Paper §3.3, official ``generate`` (SPEC §5).
+
+Round 1 samples layer-0 tokens autoregressively under the causal (uni) mask until [END]
+(predicted length) or for a given number of tokens.  Round 2 ("refinement") keeps a set
+U of tokens visible and re-samples the others autoregressively under the bidirectional
+mask, so each re-sampled token sees the visible tokens *after* it as well.
+
+Refinement strategies (which round-1 tokens are re-generated):
+
+* ``"every_other"`` (default): odd token slots (alternating parity on further rounds);
+* ``"low_confidence"``: the 50 % with the lowest sampling probability;
+* ``"confidence_below"``: those whose sampling probability is below 0.5;
+* ``"suffix"``: the second half;
+* ``"none"``: round 1 only;
+* ``"official"``: the official code's procedure (SPEC §5.1): round-2 set from its argsort
+  tie-break, all 49 steps of both rounds run, visible tokens are overwritten in the working
+  sequence and restored at the end, same RNG calls in the same order (98 multinomial
+  draws + 5 uniform draws) -> bit-identical token ids to the official code for the same
+  seed (``temperature``/``top_k`` are ignored, as upstream).
+
+Speed (non-official modes): round 1 uses a key/value cache and stops when every sample
+has emitted [END]; round 2 computes all visible rows in one pass (their outputs depend only
+on visible tokens) and recomputes the causal chain of masked rows lazily, in chunks, only
+where a masked token's prediction depends on it.  For ``every_other`` that is a single
+forward.  Conditional and unconditional (CFG) halves always run as one batch.
+
+All randomness comes from the ``generator`` argument (a ``torch.Generator``); a generator
+seeded with ``s`` draws the same numbers as ``torch.manual_seed(s)`` does globally.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .attention_masks import visible_positions
+from .residual_transformer import ResidualTransformer
+from .transformer import BAMMTransformer, KVCache, concat_cache
+
+REFINE_STRATEGIES = ("every_other", "low_confidence", "confidence_below", "suffix", "none",
+                     "official")
+MAX_TOKENS = 49  # 196 frames at 20 fps, 4 frames per token
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class DecodeResult:
+    """Output of :func:`generate_ids`.
+
+    ``ids``: (B, n_slots, Q) int64, -1 = no code (padding or dropped);
+    ``lengths``: (B,) tokens; ``round1_ids``: (B, n_slots) layer-0 ids after round 1;
+    ``confidence``: (B, n_slots) probability each final layer-0 token was sampled with.
+    """
+
+    ids: Tensor
+    lengths: Tensor
+    round1_ids: Tensor
+    confidence: Tensor
+
+
+# ----------------------------------------------------------------------------- sampling
+def filter_top_k(logits: Tensor, k: int) -> Tensor:
+    """Keep the ``k`` largest logits along the last axis, -inf elsewhere."""
+    if k is None or k <= 0 or k >= logits.shape[-1]:
+        return logits
+    val, ind = logits.topk(k, dim=-1)
+    return torch.full_like(logits, float("-inf")).scatter_(-1, ind, val)
+
+
+def sample_categorical(logits: Tensor, temperature: float, top_k: int | None,
+                       generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
+    """Sample one class per row of ``logits`` (B, C).
+
+    ``temperature == 0`` is argmax.  Returns (ids (B,), probability of the chosen class
+    under the tempered, filtered distribution (B,)).
+    """
+    if temperature == 0:
+        probs = torch.softmax(logits, -1)
+        ids = logits.argmax(-1)
+    else:
+        probs = torch.softmax(filter_top_k(logits / temperature, top_k), -1)
+        ids = torch.multinomial(probs, 1, replacement=True, generator=generator).squeeze(1)
+    return ids, probs.gather(1, ids[:, None]).squeeze(1)
+
+
+def gumbel_argmax(logits_bkn: Tensor, temperature: float, generator: torch.Generator | None
+                  ) -> Tensor:
+    """Gumbel-max sampling over classes of (B, K, n) logits -> (B, n) ids.
+
+    The uniform noise is drawn as a contiguous (B, K, n) tensor, which is the memory order
+    of the official code's noise (SPEC §5.2).
+    """
+    if temperature == 0:
+        return logits_bkn.argmax(1)
+    u = torch.empty(logits_bkn.shape, dtype=logits_bkn.dtype, device=logits_bkn.device)
+    u.uniform_(0, 1, generator=generator)
+    g = -torch.log((-torch.log(u.clamp(min=1e-20))).clamp(min=1e-20))
+    return (logits_bkn / max(temperature, 1e-10) + g).argmax(1)
+
+
+def _check_progress(progress: Progress | None, done: int, total: int) -> None:
+    if progress is not None:
+        progress(done, total)
+
+
+# ----------------------------------------------------------------------------- round 1
+def _cfg_split(logits: Tensor, b: int, scale: float) -> Tensor:
+    c, u = logits[:b], logits[b:]
+    return u + scale * (c - u)
+
+
+def autoregressive_round(mt: BAMMTransformer, cond: Tensor, lengths: Tensor | None,
+                         scale: float, temperature: float, top_k: int | None,
+                         generator: torch.Generator | None, use_cache: bool = True,
+                         stop_at_end: bool = True, n_slots: int = MAX_TOKENS + 1,
+                         progress: Callable[[], None] | None = None
+                         ) -> tuple[Tensor, Tensor, Tensor]:
+    """Round 1: causal autoregressive sampling of layer-0 tokens with CFG.
+
+    Args:
+        cond: (B, D) text embeddings.
+        lengths: (B,) tokens for a fixed length (END never sampled), or None to predict
+            the length by [END] (END is not allowed as the very first token).
+        stop_at_end: stop once every sample has its [END] (predicted mode) or its length.
+    Returns:
+        ids (B, n_slots) with END at L and PAD after; lengths (B,); confidence (B, n_slots).
+    """
+    b, dev = cond.shape[0], cond.device
+    steps = n_slots - 1
+    ids = torch.full((b, n_slots), mt.pad_id, dtype=torch.long, device=dev)
+    conf = torch.ones(b, n_slots, device=dev)
+    cond2 = torch.cat([cond, torch.zeros_like(cond)])
+    predict = lengths is None
+    found = torch.full((b,), steps, dtype=torch.long, device=dev) if predict else lengths.clone()
+    done = torch.zeros(b, dtype=torch.bool, device=dev)
+    last = steps if predict else int(lengths.max())
+    cache: KVCache | None = None
+    for k in range(last):
+        if use_cache:
+            x = mt.embed_text(cond2) if k == 0 else mt.embed_tokens(ids[:, k - 1:k].repeat(2, 1), k - 1)
+            h, kv = mt.seqTransEncoder(x, None, cache)
+            cache = concat_cache(cache, kv)
+            logits = mt.logits_from_hidden(h[:, -1])
+        else:
+            logits = mt.forward(ids.repeat(2, 1), cond2)[:, :, k]
+        logits = _cfg_split(logits, b, scale)
+        if not predict or k == 0:
+            logits = logits[:, : mt.end_id]
+        tok, p = sample_categorical(logits, temperature, top_k, generator)
+        if predict:
+            newly = (tok == mt.end_id) & ~done
+            found = torch.where(newly, torch.full_like(found, k), found)
+            done = done | newly
+        ids[:, k] = tok
+        conf[:, k] = p
+        if progress is not None:
+            progress()
+        if predict and stop_at_end and bool(done.all()):
+            break
+    lengths = found
+    slot = torch.arange(n_slots, device=dev)[None]
+    ids = torch.where(slot > lengths[:, None], torch.full_like(ids, mt.pad_id), ids)
+    ids = torch.where(slot == lengths[:, None], torch.full_like(ids, mt.end_id), ids)
+    return ids, lengths, conf
+
+
+# ----------------------------------------------------------------------------- round 2
+def refinement_round(mt: BAMMTransformer, cond: Tensor, ids: Tensor, lengths: Tensor,
+                     regen: Tensor, scale: float, temperature: float, top_k: int | None,
+                     generator: torch.Generator | None, conf: Tensor | None = None,
+                     progress: Callable[[], None] | None = None) -> tuple[Tensor, Tensor]:
+    """Re-sample the tokens ``regen`` (B, n) under the bidirectional mask; others fixed.
+
+    Visible set U = tokens before L not in ``regen``, plus [END] at L.  Tokens are
+    sampled in increasing slot order (END excluded); tokens outside ``regen`` are never
+    changed.  Exact: equals a full forward per sampled token (see tests).
+
+    Returns (ids (B, n), confidence (B, n)).
+    """
+    b, n = ids.shape
+    dev = ids.device
+    slot = torch.arange(n, device=dev)[None]
+    regen = regen & (slot < lengths[:, None])
+    ids = ids.clone()
+    conf = torch.ones(b, n, device=dev) if conf is None else conf.clone()
+    tok_vis = ((slot < lengths[:, None]) & ~regen) | (slot == lengths[:, None])
+    vis = visible_positions(tok_vis)  # (B, S) over sequence positions
+    s = n + 1
+    vis2 = vis.repeat(2, 1)
+    cond2 = torch.cat([cond, torch.zeros_like(cond)])
+
+    # phase A: all rows; outputs/keys of visible rows are exact (they see only U)
+    x = torch.cat([mt.embed_text(cond2), mt.embed_tokens(ids.repeat(2, 1))], 1)
+    mask_a = vis2[:, None, None, :] | torch.eye(s, dtype=torch.bool, device=dev)[None, None]
+    h_a, cache_a = mt.seqTransEncoder(x, mask_a)
+    logits_a = mt.logits_from_hidden(h_a)  # (2B, S, K+1)
+
+    # phase B: masked rows, recomputed lazily as one causal chain
+    rec_cache: KVCache | None = None
+    rec_pos: list[int] = []
+    rec_logits: dict[int, Tensor] = {}
+    next_row = 1
+    todo = sorted(set(regen.nonzero()[:, 1].tolist()))
+    for k in todo:
+        need = regen[:, k] & ~vis[:, k]  # samples whose row k is a masked row
+        if bool(need.any()) and k not in rec_logits:
+            rows = list(range(max(next_row, 1), k + 1))
+            next_row = k + 1
+            xr = mt.embed_tokens_at(ids[:, [r - 1 for r in rows]].repeat(2, 1),
+                                    torch.tensor([r - 1 for r in rows], device=dev))
+            allpos = torch.tensor(rec_pos + rows, device=dev)
+            rows_t = torch.tensor(rows, device=dev)
+            q_free = ~vis2[:, rows_t]  # (2B, R): query is a masked row
+            k_free = ~vis2[:, allpos]  # (2B, P+R)
+            causal = allpos[None, :] <= rows_t[:, None]  # (R, P+R)
+            m_rec = q_free[:, :, None] & k_free[:, None, :] & causal[None]
+            m_a = vis2[:, None, :].expand(-1, len(rows), -1)
+            mask = torch.cat([m_a, m_rec], 2)[:, None]  # (2B, 1, R, S + P + R)
+            past = [(torch.cat([ka, kr], 2), torch.cat([va, vr], 2))
+                    for (ka, va), (kr, vr) in zip(cache_a, rec_cache)] if rec_cache else cache_a
+            h, kv = mt.seqTransEncoder(xr, mask, past)
+            rec_cache = concat_cache(rec_cache, kv)
+            rec_pos += rows
+            lg = mt.logits_from_hidden(h)
+            for i, r in enumerate(rows):
+                rec_logits[r] = lg[:, i]
+        row_logits = logits_a[:, k]
+        if k in rec_logits:
+            free2 = (~vis2[:, k])[:, None]
+            row_logits = torch.where(free2, rec_logits[k], row_logits)
+        logits = _cfg_split(row_logits, b, scale)[:, : mt.end_id]
+        tok, p = sample_categorical(logits, temperature, top_k, generator)
+        ids[:, k] = torch.where(regen[:, k], tok, ids[:, k])
+        conf[:, k] = torch.where(regen[:, k], p, conf[:, k])
+        if progress is not None:
+            progress()
+    return ids, conf
+
+
+def refinement_round_reference(mt: BAMMTransformer, cond: Tensor, ids: Tensor,
+                               lengths: Tensor, regen: Tensor, scale: float,
+                               temperature: float, top_k: int | None,
+                               generator: torch.Generator | None) -> Tensor:
+    """Slow oracle of :func:`refinement_round`: one full forward per sampled token."""
+    b, n = ids.shape
+    slot = torch.arange(n, device=ids.device)[None]
+    regen = regen & (slot < lengths[:, None])
+    tok_vis = ((slot < lengths[:, None]) & ~regen) | (slot == lengths[:, None])
+    ids = ids.clone()
+    for k in sorted(set(regen.nonzero()[:, 1].tolist())):
+        logits = mt.forward_cfg(ids, cond, scale, tok_vis)[:, : mt.end_id, k]
+        tok, _ = sample_categorical(logits, temperature, top_k, generator)
+        ids[:, k] = torch.where(regen[:, k], tok, ids[:, k])
+    return ids
+
+
+def choose_refinement(strategy: str, lengths: Tensor, conf: Tensor, n_slots: int,
+                      round_index: int = 0) -> Tensor:
+    """(B, n_slots) bool: which tokens (before each length) to re-generate."""
+    dev = lengths.device
+    slot = torch.arange(n_slots, device=dev)[None]
+    valid = slot < lengths[:, None]
+    if strategy == "every_other":
+        m = (slot % 2) == (1 - round_index % 2)
+    elif strategy == "suffix":
+        m = slot >= (lengths[:, None] + 1) // 2
+    elif strategy == "confidence_below":
+        m = conf < 0.5
+    elif strategy == "low_confidence":
+        n = torch.clamp(torch.round(0.5 * lengths.float()), min=1).long()
+        score = torch.where(valid, conf, torch.full_like(conf, 2.0))
+        rank = score.argsort(dim=1, stable=True).argsort(dim=1)
+        m = rank < n[:, None]
+    elif strategy == "none":
+        m = torch.zeros_like(valid)
+    else:
+        raise ValueError(f"unknown refine strategy {strategy!r}; choose from {REFINE_STRATEGIES}")
+    return m & valid
+
+
+# ----------------------------------------------------------------------------- official
+def official_pad_after_end(ids: Tensor, end_id: int, pad_id: int) -> tuple[Tensor, Tensor]:
+    """Official ``pad_after_end``: a leading END becomes code 0 with END at 1; L = first
+    id >= END; PAD after L.  Returns (ids, L)."""
+    ids = ids.clone()
+    first_end = ids[:, 0] >= end_id
+    ids[first_end, 0] = 0
+    ids[first_end, 1] = end_id
+    is_end = ids >= end_id
+    n = ids.shape[1]
+    slot = torch.arange(n, device=ids.device)[None]
+    lengths = torch.where(is_end, slot, torch.full_like(ids, n)).min(1).values
+    ids = torch.where(slot > lengths[:, None], torch.full_like(ids, pad_id), ids)
+    return ids, lengths
+
+
+def official_round2_positions(lengths: Tensor, n_slots: int) -> Tensor:
+    """The official round-2 set: ``round(0.5 L)`` (>= 1) positions picked by double
+    argsort of a score that is 0 before L and 1e5 after (float32, device's argsort)."""
+    slot = torch.arange(n_slots, device=lengths.device)[None]
+    scores = torch.where(slot >= lengths[:, None], 1e5, 0.0).float()
+    ranks = scores.argsort(dim=1).argsort(dim=1)
+    n = torch.round(0.5 * lengths).clamp(min=1).long()
+    return ranks < n[:, None]
+
+
+def official_layer0(mt: BAMMTransformer, cond: Tensor, lengths: Tensor | None,
+                    cfg: tuple[float, float], generator: torch.Generator | None,
+                    use_cache: bool = False, progress: Callable[[], None] | None = None
+                    ) -> dict[str, Tensor]:
+    """Official two-round layer-0 sampling (SPEC §5.1), same RNG calls.
+
+    Returns dict with ``ids`` (B, 50) (END at L, visible restored), ``lengths``,
+    ``round1_ids``, ``round1_probs`` (B, 49), ``cond_idx``, ``round2_raw_ids``.
+    """
+    b, dev = cond.shape[0], cond.device
+    n_slots, steps = MAX_TOKENS + 1, MAX_TOKENS
+    predict = lengths is None
+    cond2 = torch.cat([cond, torch.zeros_like(cond)])
+
+    def draw(logits: Tensor, allow_end: bool) -> tuple[Tensor, Tensor]:
+        if not allow_end:
+            logits = logits[:, : mt.end_id]
+        probs = torch.softmax(logits, -1)
+        probs = probs / probs.sum(-1, keepdim=True)
+        tok = torch.multinomial(probs, 1, replacement=True, generator=generator).squeeze(1)
+        return tok, probs.gather(1, tok[:, None]).squeeze(1)
+
+    # round 1
+    ids = torch.full((b, n_slots), mt.pad_id, dtype=torch.long, device=dev)
+    probs1 = torch.zeros(b, steps, device=dev)
+    cache: KVCache | None = None
+    for k in range(steps):
+        if use_cache:
+            x = mt.embed_text(cond2) if k == 0 else mt.embed_tokens(ids[:, k - 1:k].repeat(2, 1), k - 1)
+            h, kv = mt.seqTransEncoder(x, None, cache)
+            cache = concat_cache(cache, kv)
+            logits = _cfg_split(mt.logits_from_hidden(h[:, -1]), b, cfg[0])
+        else:
+            logits = _cfg_split(mt.forward(ids.repeat(2, 1), cond2)[:, :, k], b, cfg[0])
+        ids[:, k], probs1[:, k] = draw(logits, predict)
+        if progress is not None:
+            progress()
+    if predict:
+        ids, lengths = official_pad_after_end(ids, mt.end_id, mt.pad_id)
+    lengths = lengths.clamp(max=steps)
+    round1 = ids.clone()  # as recorded upstream: before END is written at L
+    ids[torch.arange(b, device=dev), lengths] = mt.end_id
+
+    # round 2
+    regen = official_round2_positions(lengths, n_slots)
+    slot = torch.arange(n_slots, device=dev)[None]
+    tok_vis = ((slot < lengths[:, None]) & ~regen) | (slot == lengths[:, None])
+    cond_idx = torch.where(tok_vis, ids, torch.full_like(ids, mt.pad_id))
+    work = ids.clone()
+    for k in range(steps):
+        logits = _cfg_split(mt.forward(work.repeat(2, 1), cond2, tok_vis.repeat(2, 1))[:, :, k],
+                            b, cfg[1])
+        work[:, k], _ = draw(logits, False)
+        if progress is not None:
+            progress()
+    final = torch.where(tok_vis, cond_idx, work)
+    return {"ids": final, "lengths": lengths, "round1_ids": round1, "round1_probs": probs1,
+            "cond_idx": cond_idx, "round2_raw_ids": work}
+
+
+# ----------------------------------------------------------------------------- residual
+def residual_layers(rt: ResidualTransformer, ids0: Tensor, lengths: Tensor, cond: Tensor,
+                    scale: float = 5.0, temperature: float = 1.0, top_k_frac: float = 0.9,
+                    generator: torch.Generator | None = None,
+                    progress: Callable[[], None] | None = None) -> Tensor:
+    """Layers 1..Q-1 from layer-0 ids (B, n) -> all ids (B, n, Q), -1 at padding.
+
+    Per layer: CFG logits, keep the top ``ceil((1 - top_k_frac) * (K+1))`` classes
+    (52 of 513), Gumbel-max sample; padded positions forced to PAD.  A PAD sampled inside
+    the motion becomes -1 (a dropped code), as upstream.
+    """
+    b, n = ids0.shape
+    dev = ids0.device
+    padding = torch.arange(n, device=dev)[None] >= lengths[:, None]
+    cur = torch.where(padding, torch.full_like(ids0, rt.pad_id), ids0)
+    out = [cur]
+    tables = rt.token_embed_weight
+    history = torch.zeros(b, n, tables.shape[-1], device=dev)
+    k = int(torch.ceil(torch.tensor((1 - top_k_frac) * (rt.num_tokens + 1))).item()) \
+        if top_k_frac is not None else None
+    for q in range(1, rt.num_quantizers):
+        history = history + tables[q - 1][cur]
+        logits = rt.forward_cfg(history, q, cond, scale, padding)  # (B, K+1, n)
+        if k is not None:
+            logits = filter_top_k(logits.transpose(1, 2), k).transpose(1, 2)
+        pred = gumbel_argmax(logits, temperature, generator)
+        cur = torch.where(padding, torch.full_like(pred, rt.pad_id), pred)
+        out.append(cur)
+        if progress is not None:
+            progress()
+    all_ids = torch.stack(out, -1)
+    return torch.where(all_ids == rt.pad_id, torch.full_like(all_ids, -1), all_ids)
+
+
+# ----------------------------------------------------------------------------- driver
+def count_steps(refine: str, rounds: int, lengths: Tensor | None, n_slots: int,
+                num_quantizers: int) -> int:
+    """Upper bound on progress steps of :func:`generate_ids` (for progress bars)."""
+    steps = MAX_TOKENS if lengths is None or refine == "official" else int(lengths.max())
+    total = steps
+    if refine == "official":
+        total += MAX_TOKENS
+    elif refine != "none":
+        total += rounds * steps
+    return total + num_quantizers - 1
+
+
+@torch.inference_mode()
+def generate_ids(mt: BAMMTransformer, rt: ResidualTransformer, cond: Tensor,
+                 lengths: Tensor | None = None, cfg: tuple[float, float] = (4.0, 3.0),
+                 residual_cfg: float = 5.0, refine: str = "every_other",
+                 refine_rounds: int = 1, temperature: float = 1.0, top_k: int | None = None,
+                 generator: torch.Generator | None = None, use_cache: bool = True,
+                 progress: Progress | None = None) -> DecodeResult:
+    """Full token generation: round 1, refinement, residual layers.
+
+    Args:
+        cond: (B, D) text embeddings.
+        lengths: (B,) lengths in tokens (1..49), or None to predict by [END].
+        cfg: CFG scales of round 1 and of the refinement rounds.
+        residual_cfg: CFG scale of the residual transformer.
+        refine: one of :data:`REFINE_STRATEGIES`.
+        refine_rounds: number of refinement rounds (ignored by "official"/"none").
+        temperature, top_k: layer-0 sampling (0 = argmax); residual uses ``temperature``
+            too with MoMask's fixed top-52 filter.
+        generator: source of all randomness.
+        use_cache: key/value cache in round 1 (same logits, different float rounding).
+        progress: ``progress(done, total)``; may raise to cancel.
+    Returns:
+        :class:`DecodeResult` with ids (B, 50, Q).
+    """
+    if refine not in REFINE_STRATEGIES:
+        raise ValueError(f"unknown refine strategy {refine!r}; choose from {REFINE_STRATEGIES}")
+    n_slots = MAX_TOKENS + 1
+    total = count_steps(refine, refine_rounds, lengths, n_slots, rt.num_quantizers)
+    counter = [0]
+
+    def tick() -> None:
+        counter[0] += 1
+        _check_progress(progress, min(counter[0], total), total)
+
+    if lengths is not None:
+        lengths = lengths.to(cond.device).long()
+        if bool((lengths < 1).any()) or bool((lengths > MAX_TOKENS).any()):
+            raise ValueError(f"lengths must be 1..{MAX_TOKENS} tokens, got {lengths.tolist()}")
+    if refine == "official":
+        r = official_layer0(mt, cond, lengths, cfg, generator, use_cache, tick)
+        ids0, lengths, round1 = r["ids"], r["lengths"], r["round1_ids"]
+        conf = torch.ones_like(ids0, dtype=torch.float32)
+        conf[:, :MAX_TOKENS] = r["round1_probs"]
+        res_temperature = 1.0
+    else:
+        ids0, lengths, conf = autoregressive_round(mt, cond, lengths, cfg[0], temperature,
+                                                   top_k, generator, use_cache, True,
+                                                   n_slots, tick)
+        round1 = ids0.clone()
+        if refine != "none":
+            for r_i in range(refine_rounds):
+                regen = choose_refinement(refine, lengths, conf, n_slots, r_i)
+                ids0, conf = refinement_round(mt, cond, ids0, lengths, regen, cfg[1],
+                                              temperature, top_k, generator, conf, tick)
+        res_temperature = temperature
+    all_ids = residual_layers(rt, ids0, lengths, cond, residual_cfg, res_temperature,
+                              0.9, generator, tick)
+    _check_progress(progress, total, total)
+    return DecodeResult(all_ids, lengths, round1, conf)
