@@ -424,7 +424,8 @@ def train_loop(*, model: nn.Module, optimizer: torch.optim.Optimizer, run_dir: P
                milestones: Sequence[int] = (), gamma: float = 0.1, grad_clip: float | None = None,
                ckpt_every: int = 500, log_every: int = 10, time_budget_min: float | None = None,
                info: DistInfo = DistInfo(), extra_state: Callable[[], dict] | None = None,
-               desc: str = "train", progress: bool = True, after_step: Callable[[int], None] | None = None) -> dict:
+               desc: str = "train", progress: bool = True, after_step: Callable[[int], None] | None = None,
+               on_resume: Callable[[dict], None] | None = None) -> dict:
     """Run optimisation steps ``[resume_step, max_steps)``.
 
     ``step_fn(step)`` builds the batch for global ``step`` and returns ``(loss, scalars)``; the
@@ -432,6 +433,8 @@ def train_loop(*, model: nn.Module, optimizer: torch.optim.Optimizer, run_dir: P
     backward / clip / optimizer step, logs, and checkpoints ``run_dir/last.pt`` every
     ``ckpt_every`` steps, at ``max_steps``, on SIGTERM/SIGINT and when ``time_budget_min`` is
     spent.  ``model`` is the module whose ``state_dict`` is saved (unwrapped from DDP).
+    ``extra_state()`` adds entries to every checkpoint; ``on_resume(checkpoint)`` restores
+    whatever the state dict does not hold.
     Returns ``{"step": last step reached, "stopped": reason}``.
     """
     from tqdm import tqdm
@@ -446,6 +449,8 @@ def train_loop(*, model: nn.Module, optimizer: torch.optim.Optimizer, run_dir: P
         core.load_state_dict(st["model"])
         optimizer.load_state_dict(st["optimizer"])
         step = int(st["step"])
+        if on_resume is not None:
+            on_resume(st)
     logger = Logger(run_dir, enabled=info.is_main)
     stop = StopFlag()
     t0 = time.time()

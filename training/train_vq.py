@@ -42,11 +42,35 @@ def vq_arch(vc: dict, ds_cfg: dict) -> dict:
     return arch
 
 
+def quantizer_state(vq: torch.nn.Module) -> dict:
+    """EMA statistics and init flags of every codebook: non-persistent in the engine's
+    ``QuantizeEMAReset`` state dict, but needed to resume training exactly."""
+    out = {}
+    for name, m in vq.named_modules():
+        if hasattr(m, "code_sum") and hasattr(m, "code_count"):
+            out[name] = {"code_sum": m.code_sum.detach().cpu().clone(),
+                         "code_count": m.code_count.detach().cpu().clone(),
+                         "initialised": bool(getattr(m, "initialised", True))}
+    return out
+
+
+def restore_quantizer_state(vq: torch.nn.Module, state: dict) -> None:
+    mods = dict(vq.named_modules())
+    for name, st in state.items():
+        m = mods[name]
+        m.code_sum.copy_(st["code_sum"])
+        m.code_count.copy_(st["code_count"])
+        if hasattr(m, "initialised"):
+            m.initialised = bool(st["initialised"])
+
+
 def load_vq(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict]:
     """(VQ in eval mode, checkpoint dict with ``arch``/``mean``/``std``) from a train_vq run."""
     st = C.load_checkpoint(Path(run_dir) / "last.pt")
     vq = build_vq(st["arch"])
     vq.load_state_dict(st["model"])
+    if "quantizer_state" in st:
+        restore_quantizer_state(vq, st["quantizer_state"])
     return vq.to(device).eval(), st
 
 
@@ -158,13 +182,14 @@ def main(argv: list[str] | None = None) -> dict:
 
     extra = lambda: {"arch": arch, "mean": torch.from_numpy(mean), "std": torch.from_numpy(std),
                      "dataset_std": torch.from_numpy(data.std), "config": cfg.get("name", ""),
-                     "dataset": dict(ds_cfg)}
+                     "dataset": dict(ds_cfg), "quantizer_state": quantizer_state(model)}
     res = C.train_loop(model=net, optimizer=opt, run_dir=out, step_fn=step_fn, seed=seed,
                        max_steps=vc["max_steps"], lr=vc["lr"], warmup=vc.get("warmup", 0),
                        milestones=vc.get("milestones", ()), gamma=vc.get("gamma", 0.1),
                        ckpt_every=vc["ckpt_every"], log_every=args.log_every,
                        time_budget_min=args.time_budget_min, info=info, extra_state=extra,
-                       desc="vq", progress=not args.no_progress)
+                       desc="vq", progress=not args.no_progress,
+                       on_resume=lambda st: restore_quantizer_state(model, st["quantizer_state"]))
     if info.is_main:
         try:
             val = data.items("val", min_len=16, max_len=ds_cfg["max_len"])
