@@ -1,0 +1,604 @@
+"""The ``bamm`` command: text-to-motion from a terminal, no Blender needed.
+
+Subcommands (``bamm SUBCOMMAND --help`` for details)::
+
+    bamm generate "a person walks forward" --out walk.bvh --out walk.gif
+    bamm edit walk.npz --inpaint 1.0-2.5 "a person jumps" --out jump.npz
+    bamm edit walk.bvh --extend-after 2 "then sits down" --out longer.bvh
+    bamm info [--model DIR]
+    bamm preview motion.npy --out motion.gif
+
+Conventions: times on the command line are **seconds**; inside, motion is the engine's
+20 fps HumanML3D 22-joint skeleton (metres, Y-up).  The extension of each ``--out`` picks its
+format (see :data:`OUTPUT_FORMATS`).  Files are written to a temporary name in the same folder
+and renamed at the end, so an interrupted run never leaves a half-written file.
+
+Errors the user can fix (empty prompt, unknown format, missing model, a range outside the
+motion, an unreadable input) raise :class:`UserError`; :func:`main` prints them as ONE line
+on stderr and returns exit code 1.  Anything else is a bug and keeps its traceback.
+Exit codes: 0 success, 1 bad input, 2 bad command line, 130 interrupted.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import math
+import os
+import random
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
+
+import numpy as np
+
+FPS = 20  # the engine's frame rate (HumanML3D)
+
+OUTPUT_FORMATS = {
+    ".bvh": "SMPL-22 BVH (rotations solved from the joints)",
+    ".npy": "joints (T, 22, 3) float32",
+    ".npz": "joints, features, tokens, fps, prompt, seed",
+    ".gif": "stick-figure preview",
+    ".mp4": "stick-figure preview (needs ffmpeg)",
+}
+INPUT_FORMATS = (".npz", ".npy", ".bvh")
+
+
+class UserError(Exception):
+    """A problem with the user's input; shown as one line, without a traceback."""
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass
+class Result:
+    """What one output file is written from.
+
+    joints   (T, 22, 3) float32, metres, Y-up, 20 fps
+    features (T, 263) float32 or None (de-normalised HumanML3D features)
+    tokens   (T//4, Q) int64 or None (RVQ codes)
+    """
+
+    joints: np.ndarray
+    features: np.ndarray | None
+    tokens: np.ndarray | None
+    prompt: str
+    seed: int | None
+    fps: int = FPS
+
+    @classmethod
+    def from_motion(cls, motion: Any, prompt: str, seed: int | None) -> "Result":
+        """Wrap an engine ``Motion`` (anything with .joints/.features/.tokens)."""
+
+        def arr(x, dtype):
+            if x is None:
+                return None
+            if hasattr(x, "detach"):  # a torch tensor
+                x = x.detach().cpu().numpy()
+            return np.asarray(x, dtype=dtype)
+
+        return cls(
+            joints=arr(motion.joints, np.float32),
+            features=arr(getattr(motion, "features", None), np.float32),
+            tokens=arr(getattr(motion, "tokens", None), np.int64),
+            prompt=prompt,
+            seed=seed,
+        )
+
+
+# --------------------------------------------------------------------------- writing
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[str]:
+    """Yield a temporary path next to ``path`` (same extension); rename it onto ``path`` when
+    the block succeeds, delete it when the block raises (Ctrl-C included)."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}")
+    os.close(fd)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def check_output_path(path: str) -> Path:
+    """Validate an ``--out`` path before any work is done."""
+    p = Path(path)
+    ext = p.suffix.lower()
+    if ext not in OUTPUT_FORMATS:
+        known = ", ".join(OUTPUT_FORMATS)
+        raise UserError(f"unknown output format {ext or '(no extension)'!r} for {path!r}; use one of {known}")
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.is_dir():
+        raise UserError(f"output folder {str(parent)!r} does not exist (for {path!r})")
+    if p.is_dir():
+        raise UserError(f"output path {path!r} is a folder")
+    return p
+
+
+def numbered(path: Path, index: int, count: int) -> Path:
+    """``walk.bvh`` -> ``walk_0.bvh``, ``walk_1.bvh``... when several samples are written."""
+    if count <= 1:
+        return path
+    return path.with_name(f"{path.stem}_{index}{path.suffix}")
+
+
+def write_output(result: Result, path: str | os.PathLike) -> Path:
+    """Write ``result`` to ``path`` in the format its extension names (atomically)."""
+    path = Path(path)
+    ext = path.suffix.lower()
+    joints = np.ascontiguousarray(result.joints, dtype=np.float32)
+    with atomic_path(path) as tmp:
+        if ext == ".npy":
+            with open(tmp, "wb") as f:
+                np.save(f, joints)
+        elif ext == ".npz":
+            T = joints.shape[0]
+            features = result.features if result.features is not None else np.zeros((0, 263), np.float32)
+            tokens = result.tokens if result.tokens is not None else np.zeros((0, 6), np.int64)
+            with open(tmp, "wb") as f:
+                np.savez(
+                    f,
+                    joints=joints,
+                    features=np.asarray(features, np.float32),
+                    tokens=np.asarray(tokens, np.int64),
+                    fps=np.int64(result.fps),
+                    prompt=np.array(result.prompt),
+                    seed=np.int64(-1 if result.seed is None else result.seed),
+                    num_frames=np.int64(T),
+                )
+        elif ext == ".bvh":
+            from .bvh import save_smpl22_bvh
+
+            save_smpl22_bvh(joints, tmp, fps=result.fps)
+        elif ext in (".gif", ".mp4"):
+            from .preview import save_preview
+
+            title = result.prompt if len(result.prompt) <= 60 else result.prompt[:57] + "..."
+            try:
+                save_preview(joints, tmp, fps=result.fps, title=title or None)
+            except (FileNotFoundError, RuntimeError) as e:
+                if ext == ".mp4" and "ffmpeg" in str(e).lower():
+                    raise UserError(f"cannot write {str(path)!r}: {e} (write a .gif instead)") from None
+                raise
+        else:  # check_output_path already refused it
+            raise UserError(f"unknown output format {ext!r}")
+    return path
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def _check_joints(joints: np.ndarray, source: str) -> np.ndarray:
+    joints = np.asarray(joints, dtype=np.float32)
+    if joints.ndim != 3 or joints.shape[1:] != (22, 3):
+        raise UserError(f"{source}: expected joints of shape (T, 22, 3), got {tuple(joints.shape)}")
+    if joints.shape[0] < 1:
+        raise UserError(f"{source}: the motion has no frames")
+    if not np.isfinite(joints).all():
+        raise UserError(f"{source}: the motion contains NaN or infinite values")
+    return joints
+
+
+def _joints_from_array(arr: np.ndarray, source: str) -> np.ndarray:
+    """(T, 22, 3) joints as they are; (T, 263) HumanML3D features -> joints."""
+    arr = np.asarray(arr)
+    if arr.ndim == 2 and arr.shape[1] == 263:
+        from .features import recover_from_ric
+
+        arr = recover_from_ric(arr.astype(np.float32), joints_num=22)
+    return _check_joints(arr, source)
+
+
+def _resample(joints: np.ndarray, src_fps: float) -> np.ndarray:
+    if abs(src_fps - FPS) < 1e-6:
+        return joints
+    from .resampling import resample_positions
+
+    return np.asarray(resample_positions(joints, src_fps, FPS), dtype=np.float32)
+
+
+def read_motion(path: str | os.PathLike) -> np.ndarray:
+    """Read a motion file into (T, 22, 3) float32 joints at 20 fps.
+
+    Accepted: our ``.npz`` (``joints`` key, or ``features``), ``.npy`` holding joints
+    (T, 22, 3) or HumanML3D features (T, 263), and ``.bvh`` whose skeleton is SMPL-22 (the
+    names our BVH export writes) or has a known joint map (see :func:`read_bvh_joints`).
+    """
+    p = Path(path)
+    ext = p.suffix.lower()
+    if ext not in INPUT_FORMATS:
+        raise UserError(f"unknown input format {ext or '(no extension)'!r} for {str(p)!r}; use .npz, .npy or .bvh")
+    if not p.is_file():
+        raise UserError(f"input file {str(p)!r} not found")
+    source = str(p)
+    try:
+        if ext == ".npy":
+            return _joints_from_array(np.load(p, allow_pickle=False), source)
+        if ext == ".npz":
+            with np.load(p, allow_pickle=False) as z:
+                fps = float(z["fps"]) if "fps" in z.files else FPS
+                if "joints" in z.files and z["joints"].size:
+                    joints = _joints_from_array(z["joints"], source)
+                elif "features" in z.files and z["features"].size:
+                    joints = _joints_from_array(z["features"], source)
+                else:
+                    raise UserError(f"{source}: no 'joints' or 'features' array in this .npz")
+            return _check_joints(_resample(joints, fps), source)
+    except UserError:
+        raise
+    except (OSError, ValueError, EOFError) as e:  # corrupt / not a numpy file
+        raise UserError(f"cannot read {source}: {e}") from None
+    return read_bvh_joints(p)
+
+
+def _skeleton_maps() -> dict[str, dict[str, str]]:
+    """Known BVH skeleton -> SMPL-22 joint maps: {name: {smpl22_joint_index_or_name: bvh_joint}}.
+
+    Sources, in order: ``training/skeleton_maps/*.json`` (mocap skeletons such as Bandai
+    Namco's) and ``bamm_core.rig_presets`` (armature presets such as Mixamo), whichever exist.
+    """
+    import json
+
+    maps: dict[str, dict[str, str]] = {}
+    folder = Path(__file__).resolve().parents[1] / "training" / "skeleton_maps"
+    for f in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        try:
+            data = json.loads(f.read_text())
+        except (OSError, ValueError):
+            continue
+        m = data.get("joints", data.get("map", data)) if isinstance(data, dict) else None
+        if isinstance(m, dict):
+            maps[f.stem] = m
+        elif isinstance(m, list) and len(m) == 22:
+            maps[f.stem] = {str(i): name for i, name in enumerate(m)}
+    return maps
+
+
+def read_bvh_joints(path: str | os.PathLike) -> np.ndarray:
+    """Read a BVH file into (T, 22, 3) joints at 20 fps (metres, Y-up)."""
+    from . import bvh as bvh_mod
+
+    source = str(path)
+    try:
+        anim = bvh_mod.read_bvh(path)
+    except (OSError, ValueError, IndexError, KeyError) as e:
+        raise UserError(f"cannot read {source}: {e}") from None
+    joints = _bvh_to_smpl22(anim, source)
+    return _check_joints(_resample(joints, 1.0 / float(anim.frame_time)), source)
+
+
+def _bvh_to_smpl22(anim: Any, source: str) -> np.ndarray:  # pragma: no cover - replaced below
+    raise UserError(f"{source}: reading BVH is not available yet")
+
+
+# --------------------------------------------------------------------------- engine glue
+
+
+def load_engine(model: str | None, device: str, quiet: bool):
+    """Engine.from_pretrained with the user's errors turned into :class:`UserError`."""
+    if model is not None and not Path(model).exists():
+        raise UserError(f"model folder {model!r} not found")
+    _say(quiet, f"loading model {model or '(bundled default)'} on {device}...")
+    try:
+        from .engine import Engine
+    except ImportError as e:
+        raise UserError(f"the engine cannot be imported ({e}); is torch installed?") from None
+    try:
+        return Engine.from_pretrained(model, device=_resolve_device(device))
+    except FileNotFoundError as e:
+        if model is None:
+            raise UserError(f"no bundled default model is installed ({e}); pass --model DIR") from None
+        raise UserError(f"cannot load model {model!r}: {e}") from None
+    except ValueError as e:  # the engine's "this is not a model folder" errors
+        raise UserError(f"cannot load model {model or '(bundled default)'!r}: {e}") from None
+
+
+def _resolve_device(device: str) -> str:
+    if device != "auto":
+        if device.startswith("cuda") or device == "mps":
+            import torch
+
+            ok = torch.cuda.is_available() if device.startswith("cuda") else torch.backends.mps.is_available()
+            if not ok:
+                raise UserError(f"device {device!r} is not available on this machine")
+        return device
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+class Progress:
+    """A tqdm bar on stderr fed by the engine's ``progress(done, total)`` callback.
+
+    The bar only appears when the work lasts more than a second (tqdm's ``delay``).
+    """
+
+    def __init__(self, desc: str, quiet: bool):
+        self.desc, self.quiet, self.bar = desc, quiet, None
+
+    def __call__(self, done: int, total: int) -> bool:
+        if self.quiet:
+            return True
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, desc=self.desc, unit="step", delay=1.0, file=sys.stderr, leave=False)
+        if total != self.bar.total:
+            self.bar.total = total
+        self.bar.n = done
+        self.bar.refresh() if self.bar.n >= self.bar.total else self.bar.update(0)
+        return True
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+    def __enter__(self) -> "Progress":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _engine_call(fn: Callable, *args, **kwargs):
+    """Call an engine method; its ValueErrors are about the user's arguments."""
+    try:
+        return fn(*args, **kwargs)
+    except ValueError as e:
+        raise UserError(str(e)) from None
+
+
+def _say(quiet: bool, msg: str) -> None:
+    if not quiet:
+        print(msg, file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------- argument types
+
+
+def seconds_to_frames(seconds: float, what: str) -> int:
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise UserError(f"{what} must be a positive number of seconds, got {seconds:g}")
+    frames = int(round(seconds * FPS))
+    if frames < 1:
+        raise UserError(f"{what} of {seconds:g} s is shorter than one frame at {FPS} fps")
+    return frames
+
+
+def parse_length(text: str) -> int | None:
+    """``auto`` -> None (predicted by the model); ``SECONDS`` -> frames at 20 fps."""
+    if text.strip().lower() in ("auto", "predicted", ""):
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise UserError(f"--length must be 'auto' or a number of seconds, got {text!r}") from None
+    return seconds_to_frames(seconds, "--length")
+
+
+def parse_range(text: str) -> tuple[float, float]:
+    """``"1.5-3"`` (seconds) -> (1.5, 3.0)."""
+    parts = text.replace(":", "-").split("-")
+    try:
+        if len(parts) != 2:
+            raise ValueError
+        start, end = float(parts[0]), float(parts[1])
+    except ValueError:
+        raise UserError(f"--inpaint must be START-END in seconds (e.g. 1.5-3), got {text!r}") from None
+    if not (math.isfinite(start) and math.isfinite(end)) or start < 0 or end <= start:
+        raise UserError(f"--inpaint range {text!r} is empty or negative; END must be after START")
+    return start, end
+
+
+def check_prompt(prompt: str) -> str:
+    prompt = (prompt or "").strip()
+    if not prompt:
+        raise UserError("the prompt is empty; describe the motion, e.g. \"a person walks forward\"")
+    return prompt
+
+
+# --------------------------------------------------------------------------- subcommands
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    prompt = check_prompt(args.prompt)
+    length = parse_length(args.length)
+    if args.num_samples < 1:
+        raise UserError(f"--num-samples must be at least 1, got {args.num_samples}")
+    outs = [check_output_path(o) for o in args.out]
+    seed = args.seed if args.seed is not None else random.randrange(2**31)
+    eng = load_engine(args.model, args.device, args.quiet)
+    with Progress("generating", args.quiet) as progress:
+        motions = _engine_call(
+            eng.generate, prompt, length=length, seed=seed, num_samples=args.num_samples, progress=progress
+        )
+    if not isinstance(motions, (list, tuple)):
+        motions = [motions]
+    for i, motion in enumerate(motions):
+        result = Result.from_motion(motion, prompt, seed)
+        for out in outs:
+            written = write_output(result, numbered(out, i, len(motions)))
+            _say(args.quiet, f"wrote {written} ({result.joints.shape[0]} frames, {result.joints.shape[0] / FPS:.2f} s)")
+    return 0
+
+
+def cmd_edit(args: argparse.Namespace) -> int:
+    prompt = check_prompt(args.prompt)
+    outs = [check_output_path(o) for o in args.out]
+    joints = read_motion(args.input)
+    T = joints.shape[0]
+    if args.inpaint is not None:
+        s0, s1 = parse_range(args.inpaint)
+        start, end = int(round(s0 * FPS)), int(round(s1 * FPS))
+        if end > T or start >= T:
+            raise UserError(
+                f"--inpaint {args.inpaint} is outside the motion, which is {T / FPS:.2f} s long ({T} frames at {FPS} fps)"
+            )
+        if end <= start:
+            raise UserError(f"--inpaint {args.inpaint} is shorter than one frame at {FPS} fps")
+    else:
+        seconds = args.extend_before if args.extend_before is not None else args.extend_after
+        which = "--extend-before" if args.extend_before is not None else "--extend-after"
+        frames = seconds_to_frames(seconds, which)
+    seed = args.seed if args.seed is not None else random.randrange(2**31)
+    eng = load_engine(args.model, args.device, args.quiet)
+    motion = _engine_call(eng.motion_from_joints, joints)
+    with Progress("editing", args.quiet) as progress:
+        if args.inpaint is not None:
+            edited = _engine_call(eng.inpaint, motion, start=start, end=end, text=prompt, seed=seed, progress=progress)
+        else:
+            kw = {"extend_before": frames} if args.extend_before is not None else {"extend_after": frames}
+            edited = _engine_call(eng.outpaint, motion, text=prompt, seed=seed, progress=progress, **kw)
+    result = Result.from_motion(edited, prompt, seed)
+    if args.inpaint is not None:
+        result = keep_outside(result, joints, start, end)
+    for out in outs:
+        written = write_output(result, out)
+        _say(args.quiet, f"wrote {written} ({result.joints.shape[0]} frames, {result.joints.shape[0] / FPS:.2f} s)")
+    return 0
+
+
+def keep_outside(result: Result, original: np.ndarray, start: int, end: int) -> Result:
+    """Guarantee the user's frames outside [start, end) are exactly the input's."""
+    if result.joints.shape[0] != original.shape[0]:
+        return result
+    joints = result.joints.copy()
+    joints[:start] = original[:start]
+    joints[end:] = original[end:]
+    result.joints = joints
+    return result
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    eng = load_engine(args.model, args.device, True)
+    info = eng.info()
+    if args.json:
+        import json
+
+        print(json.dumps(info, indent=2, default=str))
+        return 0
+    width = max((len(str(k)) for k in info), default=0)
+    for key, value in info.items():
+        if isinstance(value, dict):
+            value = ", ".join(f"{k}={v}" for k, v in value.items())
+        print(f"{str(key):<{width}}  {value}")
+    return 0
+
+
+def cmd_preview(args: argparse.Namespace) -> int:
+    outs = [check_output_path(o) for o in args.out]
+    for o in outs:
+        if o.suffix.lower() not in (".gif", ".mp4"):
+            raise UserError(f"preview writes .gif or .mp4, not {o.suffix!r} ({str(o)!r})")
+    joints = read_motion(args.input)
+    title = args.title if args.title is not None else Path(args.input).stem
+    for out in outs:
+        write_output(Result(joints, None, None, title, None), out)
+        _say(args.quiet, f"wrote {out} ({joints.shape[0]} frames, {joints.shape[0] / FPS:.2f} s)")
+    return 0
+
+
+# --------------------------------------------------------------------------- parser
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a command-line mistake is one line, not usage + error."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)  # -q works before or after the subcommand
+    common.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+                        help="no progress or messages on stderr")
+    model = argparse.ArgumentParser(add_help=False)
+    model.add_argument("--model", metavar="DIR", default=None,
+                       help="model folder (ours or an official BAMM checkpoints/ tree); default: the bundled model")
+    model.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N, mps or auto")
+    gen = argparse.ArgumentParser(add_help=False)
+    gen.add_argument("--seed", type=int, default=None, help="random seed (default: a random one, stored in .npz)")
+    fmt = ", ".join(f"{k} ({v})" for k, v in OUTPUT_FORMATS.items())
+
+    p = _Parser(prog="bamm", description="BAMM Motion: text-to-motion from the command line.")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress or messages on stderr")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    g = sub.add_parser("generate", parents=[common, model, gen], help="generate a motion from a prompt",
+                       description=f"Generate a motion from a text prompt. Output formats by extension: {fmt}.")
+    g.add_argument("prompt", help="what the person does, e.g. \"a person walks forward\"")
+    g.add_argument("--length", default="auto", metavar="auto|SECONDS",
+                   help="motion length in seconds, or auto (predicted by the model; default)")
+    g.add_argument("--num-samples", type=int, default=1, metavar="K",
+                   help="K variations; outputs are then named FILE_0.ext ... FILE_{K-1}.ext")
+    g.add_argument("--out", action="append", required=True, metavar="FILE", help="output file; repeatable")
+    g.set_defaults(func=cmd_generate)
+
+    e = sub.add_parser("edit", parents=[common, model, gen], help="inpaint or extend an existing motion",
+                       description="Regenerate a time range of a motion (inpainting) or extend it (outpainting). "
+                                   "Times are in seconds. Frames outside an inpainted range are kept exactly. "
+                                   f"INPUT: .npz/.npy (ours) or .bvh (SMPL-22 or a known skeleton). Outputs: {fmt}.")
+    e.add_argument("input", metavar="INPUT")
+    how = e.add_mutually_exclusive_group(required=True)
+    how.add_argument("--inpaint", metavar="START-END", help="regenerate this range, e.g. 1.5-3")
+    how.add_argument("--extend-before", type=float, metavar="S", help="add S seconds before the motion")
+    how.add_argument("--extend-after", type=float, metavar="S", help="add S seconds after the motion")
+    e.add_argument("prompt", help="what happens in the new part")
+    e.add_argument("--out", action="append", required=True, metavar="FILE", help="output file; repeatable")
+    e.set_defaults(func=cmd_edit)
+
+    i = sub.add_parser("info", parents=[common, model], help="show the model, text encoder, sizes and license",
+                       description="Show which model would be used, its text encoder, sizes and data license.")
+    i.add_argument("--json", action="store_true", help="print JSON")
+    i.set_defaults(func=cmd_info)
+
+    v = sub.add_parser("preview", parents=[common], help="stick-figure GIF/MP4 of a motion file",
+                       description="Write a stick-figure preview of a .npy (joints or HumanML3D features), "
+                                   ".npz or .bvh motion.")
+    v.add_argument("input", metavar="MOTION")
+    v.add_argument("--out", action="append", required=True, metavar="FILE", help=".gif or .mp4; repeatable")
+    v.add_argument("--title", default=None, help="title drawn on the preview (default: the file name)")
+    v.set_defaults(func=cmd_preview)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``bamm`` console command; returns the exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # --help (0) or a command-line mistake (2)
+        return int(e.code or 0)
+    try:
+        return int(args.func(args) or 0)
+    except UserError as e:
+        print(f"bamm {args.command}: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"bamm {args.command}: interrupted; no output written for the unfinished step", file=sys.stderr)
+        return 130
+    except _cancelled_type() as e:  # the engine's GenerationCancelled
+        print(f"bamm {args.command}: cancelled ({e})", file=sys.stderr)
+        return 130
+
+
+def _cancelled_type() -> type:
+    mod = sys.modules.get("bamm_core.engine")
+    return getattr(mod, "GenerationCancelled", KeyboardInterrupt) if mod else KeyboardInterrupt
+
+
+if __name__ == "__main__":
+    sys.exit(main())
