@@ -48,6 +48,10 @@ class ResidualTransformer(nn.Module):
                  cond_drop_prob: float = 0.2):
         super().__init__()
         self.num_tokens, self.pad_id = num_tokens, num_tokens
+        self.hparams = dict(num_tokens=num_tokens, code_dim=code_dim, latent_dim=latent_dim,
+                            ff_size=ff_size, num_layers=num_layers, num_heads=num_heads,
+                            dropout=dropout, clip_dim=clip_dim, num_quantizers=num_quantizers,
+                            cond_drop_prob=cond_drop_prob)
         self.num_quantizers, self.cond_drop_prob = num_quantizers, cond_drop_prob
         self.latent_dim, self.num_heads, self.clip_dim = latent_dim, num_heads, clip_dim
 

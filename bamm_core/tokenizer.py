@@ -259,6 +259,11 @@ class RVQVAE(nn.Module):
                  mu: float = 0.99):
         super().__init__()
         self.input_width, self.nb_code, self.code_dim = input_width, nb_code, code_dim
+        self.hparams = dict(input_width=input_width, nb_code=nb_code, code_dim=code_dim,
+                            down_t=down_t, stride_t=stride_t, width=width, depth=depth,
+                            dilation_growth_rate=dilation_growth_rate, activation=activation,
+                            num_quantizers=num_quantizers,
+                            quantize_dropout_prob=quantize_dropout_prob, mu=mu)
         self.num_quantizers = num_quantizers
         self.downsample = stride_t ** down_t
         args = (input_width, code_dim, down_t, stride_t, width, depth, dilation_growth_rate,

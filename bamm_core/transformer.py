@@ -191,6 +191,9 @@ class BAMMTransformer(nn.Module):
                  dropout: float = 0.2, clip_dim: int = 512, cond_drop_prob: float = 0.1):
         super().__init__()
         self.num_tokens = num_tokens
+        self.hparams = dict(num_tokens=num_tokens, code_dim=code_dim, latent_dim=latent_dim,
+                            ff_size=ff_size, num_layers=num_layers, num_heads=num_heads,
+                            dropout=dropout, clip_dim=clip_dim, cond_drop_prob=cond_drop_prob)
         self.end_id, self.pad_id, self.mask_id = num_tokens, num_tokens + 1, num_tokens + 2
         self.latent_dim, self.num_heads, self.clip_dim = latent_dim, num_heads, clip_dim
         self.cond_drop_prob = cond_drop_prob
