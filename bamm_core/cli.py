@@ -288,8 +288,10 @@ def load_engine(model: str | None, device: str, quiet: bool):
     _say(quiet, f"loading model {model or '(bundled default)'} on {device}...")
     try:
         from .engine import Engine
-    except ImportError as e:
-        raise UserError(f"the engine cannot be imported ({e}); is torch installed?") from None
+    except ModuleNotFoundError as e:
+        if (e.name or "").split(".")[0] == "bamm_core":
+            raise  # our own bug, keep the traceback
+        raise UserError(f"the engine cannot be imported ({e}); is it installed with its dependencies?") from None
     try:
         return Engine.from_pretrained(model, device=_resolve_device(device))
     except FileNotFoundError as e:

@@ -1,0 +1,236 @@
+"""The `bamm` command: output formats round-trip, edits keep the user's frames, user errors are
+one line with a non-zero exit code and no traceback."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bamm_core import cli
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _has(module: str) -> bool:
+    try:
+        __import__(module)
+        return True
+    except ImportError:
+        return False
+
+
+needs_engine = pytest.mark.skipif(not _has("bamm_core.engine"), reason="bamm_core.engine not there yet")
+
+
+@pytest.fixture(scope="module")
+def real_joints(shared_dir) -> np.ndarray:
+    """A real HumanML3D motion: (170, 22, 3) joints at 20 fps."""
+    return np.load(shared_dir / "reference/humanml3d/new_joints_012314.npy").astype(np.float32)
+
+
+def run_main(argv, capsys):
+    code = cli.main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+# --------------------------------------------------------------------------- writers / readers
+
+
+def test_npy_and_npz_round_trip(tmp_path, real_joints):
+    tokens = np.arange(42 * 6, dtype=np.int64).reshape(42, 6) % 512
+    features = np.random.default_rng(0).normal(size=(170, 263)).astype(np.float32)
+    res = cli.Result(real_joints, features, tokens, "a person walks", 7)
+    cli.write_output(res, tmp_path / "m.npy")
+    cli.write_output(res, tmp_path / "m.npz")
+    assert np.array_equal(np.load(tmp_path / "m.npy"), real_joints)
+    with np.load(tmp_path / "m.npz", allow_pickle=False) as z:
+        assert np.array_equal(z["joints"], real_joints)
+        assert np.array_equal(z["features"], features)
+        assert np.array_equal(z["tokens"], tokens)
+        assert int(z["fps"]) == 20 and str(z["prompt"]) == "a person walks" and int(z["seed"]) == 7
+    # the reader gives the same joints back from both
+    assert np.array_equal(cli.read_motion(tmp_path / "m.npy"), real_joints)
+    assert np.array_equal(cli.read_motion(tmp_path / "m.npz"), real_joints)
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temp files left
+
+
+def test_npy_features_are_read_as_joints(tmp_path, shared_dir, real_joints):
+    pytest.importorskip("bamm_core.features")
+    feats = np.load(shared_dir / "reference/humanml3d/new_joint_vecs_012314.npy")
+    np.save(tmp_path / "f.npy", feats)
+    joints = cli.read_motion(tmp_path / "f.npy")
+    assert joints.shape == (feats.shape[0], 22, 3)
+    np.testing.assert_allclose(joints, real_joints[: feats.shape[0]], atol=1e-4)
+
+
+def test_bvh_round_trip(tmp_path, real_joints):
+    pytest.importorskip("bamm_core.bvh")
+    res = cli.Result(real_joints, None, None, "walk", 0)
+    cli.write_output(res, tmp_path / "m.bvh")
+    back = cli.read_motion(tmp_path / "m.bvh")
+    assert back.shape == real_joints.shape
+    # rotations are solved from the joints, so positions come back up to bone-length rounding
+    err = np.linalg.norm(back - real_joints, axis=-1)
+    assert err.max() < 0.02, err.max()
+
+
+def test_gif_preview(tmp_path, real_joints):
+    pytest.importorskip("bamm_core.preview")
+    PIL = pytest.importorskip("PIL.Image")
+    res = cli.Result(real_joints[:40], None, None, "walk", 0)
+    cli.write_output(res, tmp_path / "m.gif")
+    with PIL.open(tmp_path / "m.gif") as im:
+        assert im.format == "GIF" and im.n_frames >= 10
+
+
+def test_atomic_write_leaves_old_file_on_failure(tmp_path):
+    target = tmp_path / "keep.npy"
+    np.save(target, np.zeros(3))
+    with pytest.raises(KeyboardInterrupt):
+        with cli.atomic_path(target) as tmp:
+            Path(tmp).write_bytes(b"half")
+            raise KeyboardInterrupt
+    assert np.array_equal(np.load(target), np.zeros(3))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.npy"]
+
+
+def test_numbered_outputs():
+    assert cli.numbered(Path("a/walk.bvh"), 1, 3) == Path("a/walk_1.bvh")
+    assert cli.numbered(Path("walk.bvh"), 0, 1) == Path("walk.bvh")
+
+
+def test_length_and_range_parsing():
+    assert cli.parse_length("auto") is None
+    assert cli.parse_length("2.5") == 50
+    assert cli.parse_range("1.5-3") == (1.5, 3.0)
+    for bad in ("x", "-1", "0"):
+        with pytest.raises(cli.UserError):
+            cli.parse_length(bad)
+    for bad in ("3-1", "1", "a-b", "1-2-3"):
+        with pytest.raises(cli.UserError):
+            cli.parse_range(bad)
+
+
+# --------------------------------------------------------------------------- user errors
+
+
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (["generate", "   ", "--out", "{d}/x.npy"], "prompt is empty"),
+        (["generate", "walk", "--out", "{d}/x.obj"], "unknown output format '.obj'"),
+        (["generate", "walk", "--out", "{d}/nope/x.npy"], "does not exist"),
+        (["generate", "walk", "--out", "{d}/x.npy", "--model", "{d}/no_model"], "not found"),
+        (["generate", "walk", "--length", "soon", "--out", "{d}/x.npy"], "--length"),
+        (["edit", "{d}/motion.npy", "--inpaint", "8-10", "jump", "--out", "{d}/y.npz"], "outside the motion"),
+        (["edit", "{d}/motion.npy", "--inpaint", "3-2", "jump", "--out", "{d}/y.npz"], "END must be after START"),
+        (["edit", "{d}/missing.npz", "--extend-after", "1", "jump", "--out", "{d}/y.npz"], "not found"),
+        (["edit", "{d}/garbage.npz", "--extend-after", "1", "jump", "--out", "{d}/y.npz"], "cannot read"),
+        (["edit", "{d}/motion.txt", "--extend-after", "1", "jump", "--out", "{d}/y.npz"], "unknown input format"),
+        (["edit", "{d}/motion.npy", "--extend-before", "-2", "jump", "--out", "{d}/y.npz"], "positive"),
+        (["preview", "{d}/motion.npy", "--out", "{d}/p.bvh"], "preview writes .gif or .mp4"),
+        (["preview", "{d}/wrong_shape.npy", "--out", "{d}/p.gif"], "expected joints of shape"),
+    ],
+)
+def test_user_errors_are_one_line(tmp_path, real_joints, capsys, argv, needle):
+    np.save(tmp_path / "motion.npy", real_joints)  # 8.5 s
+    np.save(tmp_path / "wrong_shape.npy", np.zeros((10, 21, 3), np.float32))
+    (tmp_path / "garbage.npz").write_bytes(b"not a zip file at all")
+    (tmp_path / "motion.txt").write_text("1 2 3")
+    code, out, err = run_main([a.format(d=tmp_path) for a in argv], capsys)
+    assert code == 1
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("bamm ") and needle in lines[0], err
+    assert "Traceback" not in err
+    assert not any(p.name.startswith(("x", "y", "p")) for p in tmp_path.iterdir())  # nothing written
+
+
+def test_command_line_mistake_is_one_line(capsys):
+    code, out, err = run_main(["edit", "in.npz", "jump", "--out", "y.npz"], capsys)  # no edit mode
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "--inpaint" in err
+
+
+def _bamm(*args, **kw):
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    return subprocess.run([sys.executable, "-m", "bamm_core.cli", *map(str, args)], capture_output=True,
+                          text=True, env=env, timeout=120, **kw)
+
+
+def test_subprocess_user_errors_have_no_traceback(tmp_path, real_joints):
+    r = _bamm("generate", "", "--out", tmp_path / "x.bvh")
+    assert r.returncode == 1 and r.stderr.strip().count("\n") == 0 and "prompt is empty" in r.stderr
+    np.save(tmp_path / "m.npy", real_joints)
+    r = _bamm("edit", tmp_path / "m.npy", "--inpaint", "1-20", "jump", "--out", tmp_path / "y.npz")
+    assert r.returncode == 1 and "Traceback" not in r.stderr and "outside the motion" in r.stderr
+    assert r.stderr.strip().count("\n") == 0
+
+
+# --------------------------------------------------------------------------- with the engine (tiny random model)
+
+
+@needs_engine
+def test_generate_writes_every_format(tmp_path, tiny_model_dir, capsys):
+    outs = [tmp_path / f"walk{ext}" for ext in (".npy", ".npz", ".bvh", ".gif")]
+    argv = ["generate", "a person walks forward", "--length", "2", "--seed", "3", "--model", tiny_model_dir, "-q"]
+    for o in outs:
+        argv += ["--out", o]
+    code, out, err = run_main(argv, capsys)
+    assert code == 0, err
+    joints = np.load(tmp_path / "walk.npy")
+    assert joints.shape == (40, 22, 3) and joints.dtype == np.float32
+    with np.load(tmp_path / "walk.npz") as z:
+        assert np.array_equal(z["joints"], joints)
+        assert z["features"].shape == (40, 263) and z["tokens"].shape[0] == 10
+        assert str(z["prompt"]) == "a person walks forward" and int(z["seed"]) == 3 and int(z["fps"]) == 20
+    bvh_joints = cli.read_motion(tmp_path / "walk.bvh")
+    assert bvh_joints.shape == joints.shape
+    assert (tmp_path / "walk.gif").stat().st_size > 1000
+    # same seed, same motion
+    code, _, err = run_main(["generate", "a person walks forward", "--length", "2", "--seed", "3",
+                             "--model", tiny_model_dir, "-q", "--out", tmp_path / "again.npy"], capsys)
+    assert code == 0 and np.array_equal(np.load(tmp_path / "again.npy"), joints)
+
+
+@needs_engine
+def test_generate_several_samples_are_numbered(tmp_path, tiny_model_dir, capsys):
+    code, _, err = run_main(["generate", "a person jumps", "--length", "1", "--num-samples", "2", "--seed", "1",
+                             "--model", tiny_model_dir, "-q", "--out", tmp_path / "j.npy"], capsys)
+    assert code == 0, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["j_0.npy", "j_1.npy"]
+
+
+@needs_engine
+def test_edit_inpaint_keeps_frames_outside_the_range(tmp_path, tiny_model_dir, real_joints, capsys):
+    src = real_joints[:120]  # 6 s of a real motion
+    np.save(tmp_path / "src.npy", src)
+    code, _, err = run_main(["edit", tmp_path / "src.npy", "--inpaint", "2-4", "a person jumps", "--seed", "0",
+                             "--model", tiny_model_dir, "-q", "--out", tmp_path / "ed.npz"], capsys)
+    assert code == 0, err
+    with np.load(tmp_path / "ed.npz") as z:
+        out = z["joints"]
+    assert out.shape == src.shape
+    assert np.array_equal(out[:40], src[:40]) and np.array_equal(out[80:], src[80:])
+    assert not np.allclose(out[40:80], src[40:80])  # the range was regenerated
+
+
+@needs_engine
+def test_edit_extend_after_keeps_the_start(tmp_path, tiny_model_dir, real_joints, capsys):
+    src = real_joints[:80]
+    np.save(tmp_path / "src.npy", src)
+    code, _, err = run_main(["edit", tmp_path / "src.npy", "--extend-after", "2", "then sits down", "--seed", "0",
+                             "--model", tiny_model_dir, "-q", "--out", tmp_path / "long.npy"], capsys)
+    assert code == 0, err
+    out = np.load(tmp_path / "long.npy")
+    assert out.shape[0] == 120
+
+
+@needs_engine
+def test_info(tiny_model_dir, capsys):
+    code, out, err = run_main(["info", "--model", tiny_model_dir], capsys)
+    assert code == 0, err
+    assert "license" in out.lower() and len(out.splitlines()) >= 3
