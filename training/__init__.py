@@ -1,0 +1,1 @@
+"""Training, data preparation and evaluation for BAMM Motion (not needed at run time)."""
