@@ -1,0 +1,285 @@
+"""Evaluate a text-to-motion model on a held-out split: the paper's table on our data.
+
+    python -m training.evaluate --data DIR --model bamm_core/models/default --evaluator runs/evaluator
+    python -m training.evaluate --data DIR --runs runs --evaluator runs/evaluator   # straight from training runs
+
+Metrics (SPEC §7, ``training/metrics.py``), each as mean ± 95 % CI (1.96·std/√repeats) over
+``--repeats`` runs with different seeds, caption choices and batch orders:
+FID, R-precision top-1/2/3 (batches of 32), MM-Dist, Diversity, MultiModality — all measured in
+the embedding space of our contrastive evaluator (``training/evaluator.py``), so the numbers are
+comparable between rows of one table, not with the paper's GloVe-evaluator numbers.  Physical
+plausibility (foot skating ratio, jitter, ground penetration / float) is computed from joint
+positions for the real clips and for every generated row.
+
+Rows: ``real`` (test motions themselves), ``bamm`` (cascaded: every-other refinement, predicted
+length), ``ar_only`` (refine none), ``gt_length`` (given ground-truth length), one row per
+other refinement strategy, and the editing tasks on ground-truth tokens (SPEC §5.5):
+``inpainting`` (keep first and last 25 %, regenerate the middle), ``outpainting`` (keep the
+middle 50 %), ``prefix`` (keep the first half), ``suffix`` (keep the second half).  Editing
+re-samples the missing layer-0 tokens under the hybrid mask with the kept tokens and [END]
+visible, conditioned on the text (the official ``edit2`` intent), then runs the residual
+transformer over the whole clip.
+
+Test clips are cut to their first ``max_len`` (196) frames, a multiple of 4.  ``--max-samples``
+keeps CPU time sane (rounded down to whole batches of 32).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from . import common as C
+from . import metrics as M
+from .evaluator import EvaluatorBundle
+
+GEN_ROWS = {
+    "bamm": {"refine": "every_other", "length": "pred"},
+    "ar_only": {"refine": "none", "length": "pred"},
+    "gt_length": {"refine": "every_other", "length": "gt"},
+    "refine_low_confidence": {"refine": "low_confidence", "length": "pred"},
+    "refine_confidence_below": {"refine": "confidence_below", "length": "pred"},
+    "refine_suffix": {"refine": "suffix", "length": "pred"},
+    "refine_official": {"refine": "official", "length": "pred"},
+    "inpainting": {"edit": "inpainting"},
+    "outpainting": {"edit": "outpainting"},
+    "prefix": {"edit": "prefix"},
+    "suffix": {"edit": "suffix"},
+}
+DEFAULT_ROWS = ["real", "bamm", "ar_only", "gt_length", "refine_low_confidence",
+                "refine_confidence_below", "refine_suffix", "refine_official", "inpainting", "outpainting"]
+
+
+@dataclass
+class ModelParts:
+    """What evaluation needs from a model: the three networks and normalisation stats."""
+
+    vq: torch.nn.Module
+    mt: torch.nn.Module
+    rt: torch.nn.Module
+    mean: np.ndarray
+    std: np.ndarray
+    text_encoder: str
+    joints_num: int = 22
+
+    @classmethod
+    def from_runs(cls, runs: str | Path, device="cpu") -> "ModelParts":
+        """From training run dirs ``RUNS/{vq,transformer,residual}/last.pt``."""
+        from .train_residual import build_residual
+        from .train_transformer import build_transformer
+        from .train_vq import load_vq
+
+        runs = Path(runs)
+        vq, vst = load_vq(runs / "vq", device)
+        parts = []
+        for name, build in (("transformer", build_transformer), ("residual", build_residual)):
+            st = C.load_checkpoint(runs / name / "last.pt")
+            m = build(st["arch"])
+            m.load_state_dict(st["model"])
+            parts.append(m.to(device).eval())
+        tst = C.load_checkpoint(runs / "transformer" / "last.pt")
+        return cls(vq, parts[0], parts[1], vst["mean"].numpy(), vst["std"].numpy(),
+                   tst.get("text_encoder", "minilm"), int(vst.get("dataset", {}).get("joints_num", 22)))
+
+    @classmethod
+    def from_model_dir(cls, path: str | Path | None, device="cpu") -> "ModelParts":
+        """From one of our model dirs (or ``None`` = bundled default) via ``Engine``."""
+        from bamm_core import Engine
+
+        eng = Engine.from_pretrained(path, device=str(device))
+        get = lambda *names: next(getattr(eng, n) for n in names if getattr(eng, n, None) is not None)
+        vq = get("vq", "tokenizer")
+        mt = get("transformer", "mt", "mask_transformer")
+        rt = get("residual", "rt", "res_transformer", "residual_transformer")
+        norm = getattr(eng, "normalizer", None)
+        mean = np.asarray(norm.mean if norm is not None else get("mean"), dtype=np.float32)
+        std = np.asarray(norm.std if norm is not None else get("std"), dtype=np.float32)
+        enc = getattr(eng, "text_encoder", None)
+        enc_name = getattr(enc, "name", None) or eng.info().get("text_encoder", "minilm")
+        return cls(vq.eval(), mt.eval(), rt.eval(), mean, std, str(enc_name))
+
+
+# --------------------------------------------------------------------------- generation
+@torch.inference_mode()
+def generate_features(parts: ModelParts, cond: torch.Tensor, row: dict, gt_tokens: list[torch.Tensor],
+                      gen: torch.Generator, cfg: tuple[float, float], res_cfg: float) -> list[np.ndarray]:
+    """One batch: text embeddings (B, D) -> list of de-normalised (T_i, D) feature arrays."""
+    from bamm_core import decoding as dec
+
+    mt, rt = parts.mt, parts.rt
+    b = cond.shape[0]
+    n_slots = dec.MAX_TOKENS + 1
+    gt_len = torch.tensor([min(len(t), dec.MAX_TOKENS) for t in gt_tokens], dtype=torch.long)
+    if "edit" in row:
+        ids0 = torch.full((b, n_slots), mt.pad_id, dtype=torch.long)
+        for i, t in enumerate(gt_tokens):
+            L = int(gt_len[i])
+            ids0[i, :L] = t[:L, 0]
+            ids0[i, L] = mt.end_id
+        slot = torch.arange(n_slots)[None]
+        L = gt_len[:, None]
+        q1, half, q3 = L // 4, L // 2, (3 * L) // 4
+        regen = {"inpainting": (slot >= q1) & (slot < q3),
+                 "outpainting": (slot < q1) | (slot >= q3),
+                 "prefix": slot >= half,
+                 "suffix": slot < half}[row["edit"]] & (slot < L)
+        ids0, _ = dec.refinement_round(mt, cond, ids0, gt_len, regen, cfg[1], 1.0, None, gen)
+        lengths = gt_len
+        all_ids = dec.residual_layers(rt, ids0, lengths, cond, res_cfg, 1.0, 0.9, gen)
+    else:
+        lengths = gt_len if row["length"] == "gt" else None
+        res = dec.generate_ids(mt, rt, cond, lengths, cfg=cfg, residual_cfg=res_cfg,
+                               refine=row["refine"], generator=gen)
+        all_ids, lengths = res.ids, res.lengths
+    feats = parts.vq.forward_decoder(all_ids).float().cpu().numpy()  # (B, 4n, F), normalised
+    feats = feats * parts.std + parts.mean
+    return [feats[i, : int(lengths[i]) * 4] for i in range(b)]
+
+
+def joints_of(features: list[np.ndarray], joints_num: int = 22) -> list[np.ndarray]:
+    from bamm_core.features import recover_from_ric
+
+    return [np.asarray(recover_from_ric(f, joints_num), dtype=np.float32) for f in features]
+
+
+# --------------------------------------------------------------------------- table
+def fmt(mean: float, ci: float, digits: int = 3) -> str:
+    return f"{mean:.{digits}f} ± {ci:.{digits}f}"
+
+
+def markdown_table(results: dict) -> str:
+    head = ("| row | R-prec top-1 | top-2 | top-3 | FID ↓ | MM-Dist ↓ | Diversity → | MModality ↑ "
+            "| skating ↓ | jitter (m/s³) | penetration (m) | float (m) |")
+    lines = [head, "|" + "---|" * 12]
+    for name, r in results["rows"].items():
+        cells = [name]
+        for k in ("top1", "top2", "top3", "fid", "mm_dist", "diversity", "multimodality"):
+            cells.append(fmt(*r[k]) if k in r else "–")
+        p = r.get("physical", {})
+        cells += [f"{p[k]:.3f}" if k in p else "–" for k in ("skating", "jitter", "penetration", "float")]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- main
+def main(argv: list[str] | None = None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", required=True, help="HumanML3D-layout dataset directory")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--model", default=None, help="model dir for Engine.from_pretrained (default: bundled)")
+    src.add_argument("--runs", default=None, help="dir with vq/, transformer/, residual/ training runs")
+    p.add_argument("--evaluator", required=True, help="train_evaluator run dir")
+    p.add_argument("--config", default="cpu_small", help="preset whose 'eval' section sets the protocol")
+    p.add_argument("--split", default="test")
+    p.add_argument("--rows", default=",".join(DEFAULT_ROWS),
+                   help=f"comma-separated rows from: real,{','.join(GEN_ROWS)}")
+    p.add_argument("--repeats", type=int, default=None)
+    p.add_argument("--max-samples", type=int, default=None)
+    p.add_argument("--mm-repeats", type=int, default=None, help="generations per prompt for MultiModality (0 = skip)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--out", default=None, help="write the results as JSON here")
+    args = p.parse_args(argv)
+
+    t_start = time.time()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    cfg = C.load_config(args.config)
+    ev = cfg["eval"]
+    ds_cfg = cfg["dataset"]
+    repeats = args.repeats or ev["repeats"]
+    bs = ev["batch_size"]
+    mm_rep = ev["mm_repeats"] if args.mm_repeats is None else args.mm_repeats
+    device = C.pick_device(args.device)
+    rows = [r.strip() for r in args.rows.split(",") if r.strip()]
+    bad = [r for r in rows if r != "real" and r not in GEN_ROWS]
+    if bad:
+        raise SystemExit(f"unknown rows {bad}; choose from real,{','.join(GEN_ROWS)}")
+
+    parts = ModelParts.from_runs(args.runs, device) if args.runs else ModelParts.from_model_dir(args.model, device)
+    bundle = EvaluatorBundle.load(args.evaluator, device=str(device))
+    data = C.HumanML3DDir(args.data, fps=ds_cfg.get("fps", 20))
+    items = data.items(args.split, ds_cfg["min_len"], ds_cfg["max_len"])
+    for it in items:
+        it["features"] = it["features"][: len(it["features"]) // 4 * 4]
+    order = np.random.default_rng(args.seed).permutation(len(items))
+    n = len(items) if args.max_samples is None else min(len(items), args.max_samples)
+    n = n // bs * bs
+    if n == 0:
+        raise SystemExit(f"split {args.split!r} has {len(items)} clips; need at least one batch of {bs}")
+    items = [items[i] for i in order[:n]]
+
+    # caches: caption embeddings for the generator's encoder and for the evaluator's
+    all_caps = sorted({c for it in items for c in it["captions"]})
+    gen_cache = C.CaptionCache(Path(args.evaluator) / f"eval_text_{parts.text_encoder}.pt", parts.text_encoder)
+    gen_cache.ensure(all_caps)
+    ev_cache = gen_cache if bundle.text_encoder_name == parts.text_encoder else \
+        C.CaptionCache(Path(args.evaluator) / "text_cache.pt", bundle.text_encoder_name)
+    ev_cache.ensure(all_caps)
+    # ground-truth tokens (for GT length and editing rows)
+    from .train_vq import encode_tokens
+
+    gt_tokens = encode_tokens(parts.vq, [(it["features"] - parts.mean) / parts.std for it in items], device)
+    real_feats = [it["features"] for it in items]
+    real_emb = bundle.motion_embeddings(real_feats)
+    diversity_times = min(ev["diversity_times"], n)
+    mm_times = min(ev["mm_times"], mm_rep) if mm_rep else 0
+
+    results: dict = {"rows": {}, "n_samples": n, "repeats": repeats, "split": args.split,
+                     "model": args.runs or args.model or "default", "evaluator": args.evaluator}
+    cfg_scales = tuple(ev["cond_scale"])
+    res_cfg = float(ev["res_cond_scale"])
+    for row in rows:
+        per = {k: [] for k in ("top1", "top2", "top3", "fid", "mm_dist", "diversity", "multimodality")}
+        physical = None
+        for r in tqdm(range(repeats), desc=row, dynamic_ncols=True, mininterval=2.0):
+            rng = np.random.default_rng(args.seed * 1000 + r)
+            caps = [it["captions"][rng.integers(len(it["captions"]))] for it in items]
+            perm = rng.permutation(n)  # batch composition for R-precision
+            text_emb = bundle.text_embeddings(sentence_emb=ev_cache(caps))
+            if row == "real":
+                emb, feats = real_emb, real_feats
+            else:
+                gen = torch.Generator().manual_seed(args.seed * 1000 + r)
+                feats = []
+                for s in range(0, n, bs):
+                    cond = gen_cache(caps[s:s + bs]).to(device)
+                    feats += generate_features(parts, cond, GEN_ROWS[row], gt_tokens[s:s + bs], gen, cfg_scales, res_cfg)
+                emb = bundle.motion_embeddings(feats)
+                per["fid"].append(M.fid(real_emb, emb))
+                if mm_times >= 2:
+                    cond = gen_cache(caps[:bs]).to(device)
+                    reps = [bundle.motion_embeddings(generate_features(parts, cond, GEN_ROWS[row], gt_tokens[:bs],
+                                                                       gen, cfg_scales, res_cfg))
+                            for _ in range(mm_rep)]
+                    per["multimodality"].append(M.multimodality(np.stack(reps, 1), mm_times, rng))
+            rp, mm = M.r_precision_and_mm_dist(text_emb[perm], emb[perm], batch_size=bs)
+            for k in range(3):
+                per[f"top{k + 1}"].append(rp[k])
+            per["mm_dist"].append(mm)
+            per["diversity"].append(M.diversity(emb, diversity_times, rng))
+            if physical is None:
+                physical = M.physical_metrics(joints_of(feats, parts.joints_num), fps=ds_cfg.get("fps", 20))
+        results["rows"][row] = {k: M.mean_ci(v) for k, v in per.items() if v}
+        results["rows"][row]["physical"] = physical
+    results["seconds"] = round(time.time() - t_start, 1)
+    table = markdown_table(results)
+    print(f"\n{args.split} split: {n} clips, {repeats} repeats, evaluator {args.evaluator}, "
+          f"model {results['model']}, {results['seconds']} s\n")
+    print(table)
+    results["table"] = table
+    if args.out:
+        C.write_json(Path(args.out), results)
+    return results
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
