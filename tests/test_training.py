@@ -183,6 +183,7 @@ def test_evaluate_prints_full_table(tmp_path, tiny_data, vq_run, text_cache, cap
     from training import evaluate, train_evaluator, train_residual, train_transformer
 
     runs = tmp_path / "runs"
+    runs.mkdir()
     (runs / "vq").symlink_to(vq_run)
     common = ["--data", str(tiny_data), "--config", "tiny", "--max-steps", "8"]
     _run(train_transformer.main, common + ["--vq", str(vq_run), "--out", str(_prime(runs / "transformer", text_cache))])
