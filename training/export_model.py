@@ -1,0 +1,103 @@
+"""Turn training runs into a model folder that ``Engine.from_pretrained(path)`` loads.
+
+    python -m training.export_model --runs runs --out bamm_core/models/default --fp16
+
+Reads ``RUNS/vq/last.pt``, ``RUNS/transformer/last.pt``, ``RUNS/residual/last.pt`` (the
+``train_*`` checkpoints), and writes them with the engine's
+``bamm_core.checkpoints.save_model_dir`` (safetensors + ``config.json`` + ``mean.npy`` /
+``std.npy``).  ``--fp16`` stores the weights in half precision (the engine loads them into fp32
+modules); the codebooks and the normalisation stay exact enough for decoding (checked by
+``--check``, which generates one motion end to end through ``Engine.from_pretrained`` and
+prints the folder size).
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import common as C
+
+LICENSE = ("CC BY-NC 4.0 (trained on the Bandai Namco Research Motion datasets 1 and 2; "
+           "non-commercial use only, attribution required)")
+
+
+def load_runs(runs: Path):
+    """(vq, transformer, residual, vq checkpoint, transformer ckpt, residual ckpt) in eval mode."""
+    from .train_residual import build_residual
+    from .train_transformer import build_transformer
+    from .train_vq import load_vq
+
+    for sub in ("vq", "transformer", "residual"):
+        if not (runs / sub / "last.pt").is_file():
+            raise FileNotFoundError(f"missing {runs / sub / 'last.pt'} (run training.train_{sub if sub != 'vq' else 'vq'} first)")
+    vq, vst = load_vq(runs / "vq")
+    out = [vq]
+    states = [vst]
+    for sub, build in (("transformer", build_transformer), ("residual", build_residual)):
+        st = C.load_checkpoint(runs / sub / "last.pt")
+        if int(st.get("vq_step", -1)) != int(vst["step"]):
+            print(f"warning: {sub} was trained on tokens of VQ step {st.get('vq_step')}, "
+                  f"the VQ checkpoint is at step {vst['step']}", file=sys.stderr)
+        m = build(st["arch"])
+        m.load_state_dict(st["model"])
+        out.append(m.eval())
+        states.append(st)
+    return (*out, *states)
+
+
+def folder_size(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def main(argv: list[str] | None = None) -> Path:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--runs", required=True, help="dir with vq/, transformer/, residual/ run dirs")
+    p.add_argument("--out", required=True, help="model folder to write")
+    p.add_argument("--name", default="bamm-motion-bandai-small")
+    p.add_argument("--license", default=LICENSE)
+    p.add_argument("--fp16", action="store_true", help="store weights as float16")
+    p.add_argument("--check", action="store_true", help="generate one motion through Engine.from_pretrained")
+    args = p.parse_args(argv)
+
+    from bamm_core.checkpoints import save_model_dir
+
+    runs, out = Path(args.runs), Path(args.out)
+    vq, mt, rt, vst, tst, rst = load_runs(runs)
+    if args.fp16:
+        vq, mt, rt = (copy.deepcopy(m).half() for m in (vq, mt, rt))
+    ds = vst.get("dataset", {})
+    enc_name = tst.get("text_encoder", "minilm")
+    config = {
+        "name": args.name, "license": args.license, "dataset": ds.get("kind", "t2m"),
+        "fps": ds.get("fps", 20), "joints_num": ds.get("joints_num", 22),
+        "text_encoder": {"name": enc_name, "dim": int(mt.clip_dim)},
+        "decoding": {"cfg": [4.0, 3.0], "residual_cfg": 5.0},
+        "training": {"preset": tst.get("config", ""), "vq_step": int(vst["step"]),
+                     "transformer_step": int(tst["step"]), "residual_step": int(rst["step"]),
+                     "dtype": "float16" if args.fp16 else "float32",
+                     "exported": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())},
+    }
+    save_model_dir(out, vq, mt, rt, vst["mean"].numpy(), vst["std"].numpy(), config)
+    size = folder_size(out)
+    print(f"wrote {out} ({size / 1e6:.1f} MB): VQ step {vst['step']}, transformer step {tst['step']}, "
+          f"residual step {rst['step']}")
+    if args.check:
+        from bamm_core import Engine
+
+        eng = Engine.from_pretrained(str(out), device="cpu")
+        t0 = time.time()
+        m = eng.generate("a person walks forward.", seed=0)
+        j = np.asarray(m.joints)
+        print(f"check: generated {j.shape[0]} frames in {time.time() - t0:.2f} s, joints {j.shape}, "
+              f"finite={bool(np.isfinite(j).all())}")
+    return out
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
