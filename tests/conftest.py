@@ -19,3 +19,11 @@ def shared_dir() -> Path:
 
 
 # --- engine fixtures (tiny random model) -------------------------------------
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """A tiny random BAMM Motion model folder (hashing text encoder, ~0.4 MB)."""
+    from bamm_core.checkpoints import make_random_model_dir
+
+    return make_random_model_dir(tmp_path_factory.mktemp("tiny_model") / "tiny", size="tiny", seed=0)
