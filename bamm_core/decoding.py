@@ -299,6 +299,14 @@ def official_pad_after_end(ids: Tensor, end_id: int, pad_id: int) -> tuple[Tenso
     return ids, lengths
 
 
+def official_pad_when_end(ids: Tensor, end_id: int, pad_id: int) -> tuple[Tensor, Tensor]:
+    """Official ``pad_when_end`` (evaluation): like :func:`official_pad_after_end`, then
+    END and everything after it become -1.  Returns (ids, L)."""
+    ids, lengths = official_pad_after_end(ids, end_id, pad_id)
+    slot = torch.arange(ids.shape[1], device=ids.device)[None]
+    return torch.where(slot >= lengths[:, None], torch.full_like(ids, -1), ids), lengths
+
+
 def official_round2_positions(lengths: Tensor, n_slots: int) -> Tensor:
     """The official round-2 set: ``round(0.5 L)`` (>= 1) positions picked by double
     argsort of a score that is 0 before L and 1e5 after (float32, device's argsort)."""
