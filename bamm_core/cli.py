@@ -34,6 +34,7 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 
 FPS = 20  # the engine's frame rate (HumanML3D)
+MIN_FRAMES, MAX_FRAMES = 4, 196  # what one generation can make (1..49 tokens of 4 frames)
 
 OUTPUT_FORMATS = {
     ".bvh": "SMPL-22 BVH (rotations solved from the joints)",
@@ -204,7 +205,7 @@ def _resample(joints: np.ndarray, src_fps: float) -> np.ndarray:
     return np.asarray(resample_positions(joints, src_fps, FPS), dtype=np.float32)
 
 
-def read_motion(path: str | os.PathLike) -> np.ndarray:
+def read_motion(path: str | os.PathLike, skeleton_map: str | None = None) -> np.ndarray:
     """Read a motion file into (T, 22, 3) float32 joints at 20 fps.
 
     Accepted: our ``.npz`` (``joints`` key, or ``features``), ``.npy`` holding joints
@@ -235,34 +236,55 @@ def read_motion(path: str | os.PathLike) -> np.ndarray:
         raise
     except (OSError, ValueError, EOFError) as e:  # corrupt / not a numpy file
         raise UserError(f"cannot read {source}: {e}") from None
-    return read_bvh_joints(p)
+    return read_bvh_joints(p, skeleton_map)
 
 
-def _skeleton_maps() -> dict[str, dict[str, str]]:
-    """Known BVH skeleton -> SMPL-22 joint maps: {name: {smpl22_joint_index_or_name: bvh_joint}}.
+def _referenced_joints(table: dict) -> set[str]:
+    """Source joint names a skeleton map's ``joints`` table refers to."""
+    from .skeleton import T2M_JOINT_NAMES
 
-    Sources, in order: ``training/skeleton_maps/*.json`` (mocap skeletons such as Bandai
-    Namco's) and ``bamm_core.rig_presets`` (armature presets such as Mixamo), whichever exist.
-    """
+    names: set[str] = set()
+
+    def walk(ref: Any) -> None:
+        if isinstance(ref, str):
+            if ref not in T2M_JOINT_NAMES:
+                names.add(ref)
+        elif isinstance(ref, dict):
+            for v in ref.values():
+                walk(v)
+        elif isinstance(ref, (list, tuple)):
+            for v in ref:
+                walk(v)
+
+    for v in table.values():
+        walk(v)
+    return names
+
+
+def known_skeleton_maps() -> dict[str, dict]:
+    """The skeleton maps shipped in ``training/skeleton_maps/*.json`` (e.g. ``bandai``)."""
     import json
 
-    maps: dict[str, dict[str, str]] = {}
+    maps: dict[str, dict] = {}
     folder = Path(__file__).resolve().parents[1] / "training" / "skeleton_maps"
     for f in sorted(folder.glob("*.json")) if folder.is_dir() else []:
         try:
             data = json.loads(f.read_text())
         except (OSError, ValueError):
             continue
-        m = data.get("joints", data.get("map", data)) if isinstance(data, dict) else None
-        if isinstance(m, dict):
-            maps[f.stem] = m
-        elif isinstance(m, list) and len(m) == 22:
-            maps[f.stem] = {str(i): name for i, name in enumerate(m)}
+        if isinstance(data, dict) and isinstance(data.get("joints"), dict):
+            maps[f.stem] = data
     return maps
 
 
-def read_bvh_joints(path: str | os.PathLike) -> np.ndarray:
-    """Read a BVH file into (T, 22, 3) joints at 20 fps (metres, Y-up)."""
+def read_bvh_joints(path: str | os.PathLike, skeleton_map: str | None = None) -> np.ndarray:
+    """Read a BVH file into (T, 22, 3) joints at 20 fps (metres, Y-up).
+
+    The skeleton is recognised by its joint names: the SMPL-22 template names (what
+    ``bamm generate --out x.bvh`` writes) are used directly; otherwise the first map of
+    :func:`known_skeleton_maps` whose joints all exist in the file (Bandai Namco's mocap
+    skeleton, ...) converts it.  ``skeleton_map`` (a map name or a .json path) forces one.
+    """
     from . import bvh as bvh_mod
 
     source = str(path)
@@ -270,12 +292,30 @@ def read_bvh_joints(path: str | os.PathLike) -> np.ndarray:
         anim = bvh_mod.read_bvh(path)
     except (OSError, ValueError, IndexError, KeyError) as e:
         raise UserError(f"cannot read {source}: {e}") from None
-    joints = _bvh_to_smpl22(anim, source)
-    return _check_joints(_resample(joints, 1.0 / float(anim.frame_time)), source)
-
-
-def _bvh_to_smpl22(anim: Any, source: str) -> np.ndarray:  # pragma: no cover - replaced below
-    raise UserError(f"{source}: reading BVH is not available yet")
+    if anim.num_frames < 1:
+        raise UserError(f"{source}: the BVH has no frames")
+    names = set(anim.names)
+    chosen: Any = None
+    if skeleton_map is not None:
+        try:
+            chosen = bvh_mod.load_skeleton_map(skeleton_map)
+        except (OSError, ValueError) as e:
+            raise UserError(f"cannot load skeleton map {skeleton_map!r}: {e}") from None
+    elif not all(n in names for n in bvh_mod.SMPL22_BVH_NAMES):
+        for m in known_skeleton_maps().values():
+            if _referenced_joints(m["joints"]) <= names:
+                chosen = m
+                break
+        else:
+            shown = ", ".join(anim.names[:8]) + (", ..." if len(anim.names) > 8 else "")
+            known = ", ".join(["smpl22", *known_skeleton_maps()])
+            raise UserError(f"{source}: unknown skeleton (joints {shown}); known: {known}; "
+                            "pass --skeleton-map NAME_OR_JSON")
+    try:
+        joints = bvh_mod.bvh_to_smpl22(anim, chosen)
+    except (KeyError, ValueError) as e:
+        raise UserError(f"{source}: {e}") from None
+    return _check_joints(_resample(np.asarray(joints, np.float32), float(anim.fps)), source)
 
 
 # --------------------------------------------------------------------------- engine glue
@@ -292,14 +332,16 @@ def load_engine(model: str | None, device: str, quiet: bool):
         if (e.name or "").split(".")[0] == "bamm_core":
             raise  # our own bug, keep the traceback
         raise UserError(f"the engine cannot be imported ({e}); is it installed with its dependencies?") from None
+    from .checkpoints import CheckpointError
+
     try:
         return Engine.from_pretrained(model, device=_resolve_device(device))
-    except FileNotFoundError as e:
+    except (CheckpointError, FileNotFoundError, ValueError) as e:  # not a model, missing files
+        msg = str(e).strip().replace("\n", " ")
         if model is None:
-            raise UserError(f"no bundled default model is installed ({e}); pass --model DIR") from None
-        raise UserError(f"cannot load model {model!r}: {e}") from None
-    except ValueError as e:  # the engine's "this is not a model folder" errors
-        raise UserError(f"cannot load model {model or '(bundled default)'!r}: {e}") from None
+            hint = "" if "model folder" in msg else "; pass --model DIR"
+            raise UserError(f"cannot load the bundled default model: {msg}{hint}") from None
+        raise UserError(f"cannot load model {model!r}: {msg}") from None
 
 
 def _resolve_device(device: str) -> str:
@@ -387,7 +429,11 @@ def parse_length(text: str) -> int | None:
         seconds = float(text)
     except ValueError:
         raise UserError(f"--length must be 'auto' or a number of seconds, got {text!r}") from None
-    return seconds_to_frames(seconds, "--length")
+    frames = seconds_to_frames(seconds, "--length")
+    if not MIN_FRAMES <= frames <= MAX_FRAMES:
+        raise UserError(f"--length must be between {MIN_FRAMES / FPS:g} and {MAX_FRAMES / FPS:g} seconds "
+                        f"(or auto), got {text}")
+    return frames
 
 
 def parse_range(text: str) -> tuple[float, float]:
@@ -439,7 +485,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 def cmd_edit(args: argparse.Namespace) -> int:
     prompt = check_prompt(args.prompt)
     outs = [check_output_path(o) for o in args.out]
-    joints = read_motion(args.input)
+    joints = read_motion(args.input, args.skeleton_map)
     T = joints.shape[0]
     if args.inpaint is not None:
         s0, s1 = parse_range(args.inpaint)
@@ -485,18 +531,31 @@ def keep_outside(result: Result, original: np.ndarray, start: int, end: int) -> 
 
 def cmd_info(args: argparse.Namespace) -> int:
     eng = load_engine(args.model, args.device, True)
-    info = eng.info()
+    from .checkpoints import DEFAULT_MODEL_DIR
+
+    info = {"path": str(Path(args.model).resolve() if args.model else DEFAULT_MODEL_DIR), **eng.info()}
     if args.json:
         import json
 
         print(json.dumps(info, indent=2, default=str))
         return 0
-    width = max((len(str(k)) for k in info), default=0)
-    for key, value in info.items():
-        if isinstance(value, dict):
-            value = ", ".join(f"{k}={v}" for k, v in value.items())
-        print(f"{str(key):<{width}}  {value}")
+    print(format_info(info))
     return 0
+
+
+def format_info(info: dict, indent: str = "") -> str:
+    """``key  value`` lines; nested dicts indented below their key."""
+    width = max((len(str(k)) for k in info), default=0)
+    lines = []
+    for key, value in info.items():
+        if isinstance(value, dict) and value:
+            lines.append(f"{indent}{key}")
+            lines.append(format_info(value, indent + "  "))
+        else:
+            if isinstance(value, int) and not isinstance(value, bool) and value >= 10_000:
+                value = f"{value:,}"
+            lines.append(f"{indent}{str(key):<{width}}  {value}")
+    return "\n".join(lines)
 
 
 def cmd_preview(args: argparse.Namespace) -> int:
@@ -504,7 +563,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
     for o in outs:
         if o.suffix.lower() not in (".gif", ".mp4"):
             raise UserError(f"preview writes .gif or .mp4, not {o.suffix!r} ({str(o)!r})")
-    joints = read_motion(args.input)
+    joints = read_motion(args.input, args.skeleton_map)
     title = args.title if args.title is not None else Path(args.input).stem
     for out in outs:
         write_output(Result(joints, None, None, title, None), out)
@@ -559,6 +618,8 @@ def build_parser() -> argparse.ArgumentParser:
     how.add_argument("--extend-before", type=float, metavar="S", help="add S seconds before the motion")
     how.add_argument("--extend-after", type=float, metavar="S", help="add S seconds after the motion")
     e.add_argument("prompt", help="what happens in the new part")
+    e.add_argument("--skeleton-map", metavar="NAME|JSON", default=None,
+                   help="joint map for a BVH INPUT whose skeleton is not recognised (e.g. bandai)")
     e.add_argument("--out", action="append", required=True, metavar="FILE", help="output file; repeatable")
     e.set_defaults(func=cmd_edit)
 
@@ -572,6 +633,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    ".npz or .bvh motion.")
     v.add_argument("input", metavar="MOTION")
     v.add_argument("--out", action="append", required=True, metavar="FILE", help=".gif or .mp4; repeatable")
+    v.add_argument("--skeleton-map", metavar="NAME|JSON", default=None,
+                   help="joint map for a BVH whose skeleton is not recognised (e.g. bandai)")
     v.add_argument("--title", default=None, help="title drawn on the preview (default: the file name)")
     v.set_defaults(func=cmd_preview)
     return p

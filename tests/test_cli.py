@@ -32,6 +32,21 @@ def real_joints(shared_dir) -> np.ndarray:
     return np.load(shared_dir / "reference/humanml3d/new_joints_012314.npy").astype(np.float32)
 
 
+@pytest.fixture(scope="module")
+def bandai_bvh(shared_dir, tmp_path_factory) -> Path:
+    """One real Bandai Namco take (their own 30 fps, centimetre skeleton)."""
+    import tarfile
+
+    archive = shared_dir / "data/bandai-namco/bandai-namco-dataset-1-dev.tar.xz"
+    out = tmp_path_factory.mktemp("bandai") / "take.bvh"
+    with tarfile.open(archive, "r:xz") as t:
+        for member in t:
+            if member.name.endswith(".bvh"):
+                out.write_bytes(t.extractfile(member).read())
+                return out
+    pytest.skip("no BVH in the Bandai archive")
+
+
 def run_main(argv, capsys):
     code = cli.main([str(a) for a in argv])
     out, err = capsys.readouterr()
@@ -77,6 +92,23 @@ def test_bvh_round_trip(tmp_path, real_joints):
     # rotations are solved from the joints, so positions come back up to bone-length rounding
     err = np.linalg.norm(back - real_joints, axis=-1)
     assert err.max() < 0.02, err.max()
+
+
+def test_bandai_bvh_is_read_as_smpl22_joints(bandai_bvh):
+    from bamm_core.bvh import read_bvh
+
+    src = read_bvh(bandai_bvh)
+    joints = cli.read_motion(bandai_bvh)
+    # 30 fps -> 20 fps, metres, Y up: a standing adult
+    assert abs(joints.shape[0] - round(src.num_frames * 20 / src.fps)) <= 1
+    hips_height = joints[:, 0, 1] - joints[:, [10, 11], 1].min(axis=1)
+    assert 0.7 < np.median(hips_height) < 1.2, np.median(hips_height)
+    head_above_hips = joints[:, 15, 1] - joints[:, 0, 1]
+    assert 0.4 < np.median(head_above_hips) < 0.9
+    with pytest.raises(cli.UserError, match="unknown skeleton"):
+        text = bandai_bvh.read_text().replace("Hips", "Pelvis")
+        (bandai_bvh.parent / "renamed.bvh").write_text(text)
+        cli.read_motion(bandai_bvh.parent / "renamed.bvh")
 
 
 def test_gif_preview(tmp_path, real_joints):
@@ -234,3 +266,18 @@ def test_info(tiny_model_dir, capsys):
     code, out, err = run_main(["info", "--model", tiny_model_dir], capsys)
     assert code == 0, err
     assert "license" in out.lower() and len(out.splitlines()) >= 3
+
+
+@needs_engine
+def test_edit_a_bandai_bvh(tmp_path, tiny_model_dir, bandai_bvh, capsys):
+    src = cli.read_motion(bandai_bvh)
+    T = src.shape[0]
+    code, _, err = run_main(["edit", bandai_bvh, "--inpaint", f"1-{T / 20 - 1:.2f}", "a person waves", "--seed", "2",
+                             "--model", tiny_model_dir, "-q", "--out", tmp_path / "e.npy", "--out", tmp_path / "e.bvh"],
+                            capsys)
+    assert code == 0, err
+    out = np.load(tmp_path / "e.npy")
+    end = int(round((T / 20 - 1) * 20))
+    assert out.shape == src.shape
+    assert np.array_equal(out[:20], src[:20]) and np.array_equal(out[end:], src[end:])
+    assert cli.read_motion(tmp_path / "e.bvh").shape == src.shape
