@@ -178,19 +178,27 @@ def test_epoch_batches_split_across_ranks():
     assert C.epoch_batches(12, 2, 1, 0, C.DistInfo()) != one  # reshuffled each epoch
 
 
-def test_evaluate_prints_full_table(tmp_path, tiny_data, vq_run, text_cache, capsys):
-    """training.evaluate on the tiny test split: every row of the paper's table is filled."""
-    from training import evaluate, train_evaluator, train_residual, train_transformer
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory, tiny_data, vq_run, text_cache) -> Path:
+    """RUNS/{vq,transformer,residual,evaluator} trained for a few steps with the tiny preset."""
+    from training import train_evaluator, train_residual, train_transformer
 
-    runs = tmp_path / "runs"
-    runs.mkdir()
+    runs = tmp_path_factory.mktemp("runs")
     (runs / "vq").symlink_to(vq_run)
     common = ["--data", str(tiny_data), "--config", "tiny", "--max-steps", "8"]
     _run(train_transformer.main, common + ["--vq", str(vq_run), "--out", str(_prime(runs / "transformer", text_cache))])
     _run(train_residual.main, common + ["--vq", str(vq_run), "--out", str(_prime(runs / "residual", text_cache))])
-    _run(train_evaluator.main, common + ["--out", str(_prime(tmp_path / "ev", text_cache))])
+    _run(train_evaluator.main, common + ["--out", str(_prime(runs / "evaluator", text_cache))])
+    return runs
+
+
+def test_evaluate_prints_full_table(tmp_path, tiny_data, runs, capsys):
+    """training.evaluate on the tiny test split: every row of the paper's table is filled."""
+    from training import evaluate
+
     rows = "real,bamm,ar_only,gt_length,refine_low_confidence,refine_official,inpainting,outpainting"
-    res = evaluate.main(["--data", str(tiny_data), "--runs", str(runs), "--evaluator", str(tmp_path / "ev"),
+    ev = str(runs / "evaluator")
+    res = evaluate.main(["--data", str(tiny_data), "--runs", str(runs), "--evaluator", ev,
                          "--config", "tiny", "--rows", rows, "--out", str(tmp_path / "res.json")])
     out = capsys.readouterr().out
     for row in rows.split(","):
@@ -202,5 +210,26 @@ def test_evaluate_prints_full_table(tmp_path, tiny_data, vq_run, text_cache, cap
     assert res["rows"]["bamm"]["multimodality"][0] > 0.0  # different seeds, different motions
     assert (tmp_path / "res.json").is_file()
     with pytest.raises(SystemExit, match="unknown rows"):
-        evaluate.main(["--data", str(tiny_data), "--runs", str(runs), "--evaluator", str(tmp_path / "ev"),
+        evaluate.main(["--data", str(tiny_data), "--runs", str(runs), "--evaluator", ev,
                        "--config", "tiny", "--rows", "bamm,nonsense"])
+
+
+def test_export_model_loads_in_engine(tmp_path, runs, text_cache):
+    """export_model writes a folder Engine.from_pretrained loads; fp16 export is about half
+    the fp32 size and generates the same kind of motion."""
+    from bamm_core import Engine
+    from training import export_model
+
+    f32 = export_model.main(["--runs", str(runs), "--out", str(tmp_path / "m32")])
+    f16 = export_model.main(["--runs", str(runs), "--out", str(tmp_path / "m16"), "--fp16"])
+    s32, s16 = export_model.folder_size(f32), export_model.folder_size(f16)
+    assert s16 < 0.6 * s32
+    cache = C.CaptionCache(text_cache)
+    emb = cache(["a person walks forward."])[0]
+    for path in (f32, f16):
+        eng = Engine.from_pretrained(str(path), device="cpu")
+        assert eng.info()["license"].startswith("CC BY-NC 4.0")
+        m = eng.generate(text_embedding=emb, length=40, seed=0)
+        assert m.joints.shape == (40, 22, 3) and np.isfinite(m.joints).all()
+    with pytest.raises(FileNotFoundError, match="last.pt"):
+        export_model.main(["--runs", str(tmp_path), "--out", str(tmp_path / "x")])

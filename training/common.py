@@ -275,15 +275,20 @@ class StepBatches:
 
 
 # --------------------------------------------------------------------------- text cache
+def encoder_alias(name: str) -> str:
+    """Engine encoder name for a config name (``all-MiniLM-L6-v2`` -> ``minilm``)."""
+    aliases = {"all-minilm-l6-v2": "minilm", "sentence-transformers/all-minilm-l6-v2": "minilm",
+               "vit-b/32": "clip"}
+    return aliases.get(name.lower(), name)
+
+
 def load_text_encoder(name: str = "minilm", device: str = "cpu"):
     """The engine's text encoder by name (``minilm`` = all-MiniLM-L6-v2, 384-d; ``clip``;
     ``hash``), via ``bamm_core.text_encoders.build_text_encoder``.  Returns a callable
     ``list[str] -> (N, D) float32 tensor``."""
     from bamm_core.text_encoders import build_text_encoder
 
-    aliases = {"all-minilm-l6-v2": "minilm", "sentence-transformers/all-minilm-l6-v2": "minilm",
-               "vit-b/32": "clip"}
-    enc = build_text_encoder(aliases.get(name.lower(), name), device=device)
+    enc = build_text_encoder(encoder_alias(name), device=device)
     return lambda texts: enc.encode(list(texts)).float().cpu()
 
 

@@ -98,12 +98,11 @@ class ModelParts:
         vq = get("vq", "tokenizer")
         mt = get("transformer", "mt", "mask_transformer")
         rt = get("residual", "rt", "res_transformer", "residual_transformer")
-        norm = getattr(eng, "normalizer", None)
-        mean = np.asarray(norm.mean if norm is not None else get("mean"), dtype=np.float32)
-        std = np.asarray(norm.std if norm is not None else get("std"), dtype=np.float32)
-        enc = getattr(eng, "text_encoder", None)
-        enc_name = getattr(enc, "name", None) or eng.info().get("text_encoder", "minilm")
-        return cls(vq.eval(), mt.eval(), rt.eval(), mean, std, str(enc_name))
+        mean = torch.as_tensor(get("mean")).float().cpu().numpy()
+        std = torch.as_tensor(get("std")).float().cpu().numpy()
+        te = eng.config.get("text_encoder", {})
+        enc_name = te.get("name", "minilm") if isinstance(te, dict) else str(te)
+        return cls(vq.eval(), mt.eval(), rt.eval(), mean, std, enc_name, int(eng.config.get("joints_num", 22)))
 
 
 # --------------------------------------------------------------------------- generation

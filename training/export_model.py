@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> Path:
     if args.fp16:
         vq, mt, rt = (copy.deepcopy(m).half() for m in (vq, mt, rt))
     ds = vst.get("dataset", {})
-    enc_name = tst.get("text_encoder", "minilm")
+    enc_name = C.encoder_alias(tst.get("text_encoder", "minilm"))
     config = {
         "name": args.name, "license": args.license, "dataset": ds.get("kind", "t2m"),
         "fps": ds.get("fps", 20), "joints_num": ds.get("joints_num", 22),
