@@ -1,0 +1,103 @@
+"""Scene settings and the View3D › Sidebar › BAMM panel."""
+from __future__ import annotations
+
+import bpy
+from bpy.props import BoolProperty, EnumProperty, FloatProperty, FloatVectorProperty, IntProperty, StringProperty
+
+from . import dependencies
+from .operators import PRESET_ITEMS, REFINE_ITEMS
+
+_detect_cache: dict = {}
+
+
+class BAMM_Settings(bpy.types.PropertyGroup):
+    prompt: StringProperty(name="Prompt", default="a person walks forward",
+                           description="What the character does")
+    length_mode: EnumProperty(name="Length", default="PREDICTED",
+                              items=[("PREDICTED", "Predicted", "Let the model choose the length"),
+                                     ("SECONDS", "Seconds", "A fixed length")])
+    seconds: FloatProperty(name="Seconds", default=4.0, min=0.2, max=9.8)
+    seed: IntProperty(name="Seed", default=0, min=0)
+    variations: IntProperty(name="Variations", default=1, min=1, max=8)
+    guidance: FloatVectorProperty(name="Guidance", size=2, default=(4.0, 3.0), min=0.0, max=20.0,
+                                  description="Classifier-free guidance: first pass, refinement pass")
+    refine: EnumProperty(name="Refinement", items=REFINE_ITEMS, default="every_other")
+    rig_preset: EnumProperty(name="Rig preset", items=PRESET_ITEMS, default="AUTO")
+    custom_map: StringProperty(name="Custom map", subtype="FILE_PATH")
+    in_place: BoolProperty(name="In place", default=False)
+    blend_frames: IntProperty(name="Blend frames", default=4, min=0, max=100)
+    extend_seconds: FloatProperty(name="Extend by (s)", default=2.0, min=0.2, max=9.0)
+
+
+def _detected(ob) -> str:
+    key = (ob.name, len(ob.data.bones))
+    if key not in _detect_cache:
+        try:
+            from .core import submodule
+
+            p, m = submodule("rig_presets").detect([b.name for b in ob.data.bones])
+            _detect_cache[key] = f"{p.label} ({len(m)}/22 joints)"
+        except Exception as e:  # noqa: BLE001 - shown, not raised
+            _detect_cache[key] = f"not recognised: {str(e)[:60]}"
+    return _detect_cache[key]
+
+
+class BAMM_PT_panel(bpy.types.Panel):
+    bl_label = "BAMM Motion"
+    bl_idname = "BAMM_PT_panel"
+    bl_space_type = "VIEW_3D"
+    bl_region_type = "UI"
+    bl_category = "BAMM"
+
+    def draw(self, context):
+        layout = self.layout
+        s = context.scene.bamm
+        ready, msg = dependencies.status()
+        if not ready:
+            box = layout.box()
+            box.label(text="Engine not ready", icon="ERROR")
+            for line in (msg[i:i + 48] for i in range(0, len(msg), 48)):
+                box.label(text=line)
+        layout.prop(s, "prompt", text="")
+        row = layout.row(align=True)
+        row.prop(s, "length_mode", expand=True)
+        if s.length_mode == "SECONDS":
+            layout.prop(s, "seconds")
+        row = layout.row(align=True)
+        row.prop(s, "seed")
+        row.operator("bamm.new_seed", text="", icon="FILE_REFRESH")
+        layout.prop(s, "variations")
+        col = layout.column(align=True)
+        col.prop(s, "guidance")
+        layout.prop(s, "refine")
+
+        box = layout.box()
+        ob = context.active_object
+        if ob is not None and ob.type == "ARMATURE":
+            box.label(text=f"Armature: {ob.name}", icon="ARMATURE_DATA")
+            if s.rig_preset == "AUTO":
+                box.label(text="Detected: " + _detected(ob))
+        else:
+            box.label(text="Select an armature", icon="INFO")
+        box.prop(s, "rig_preset")
+        if s.rig_preset == "CUSTOM":
+            box.prop(s, "custom_map")
+        box.prop(s, "in_place")
+
+        col = layout.column(align=True)
+        col.enabled = ready
+        col.operator("bamm.generate", icon="PLAY")
+        col.operator("bamm.inpaint", icon="SEQ_STRIP_DUPLICATE")
+        layout.prop(s, "blend_frames")
+        row = layout.row(align=True)
+        row.enabled = ready
+        op = row.operator("bamm.outpaint", text="Extend Before", icon="TRIA_LEFT")
+        op.seconds_before = s.extend_seconds
+        op = row.operator("bamm.outpaint", text="Extend After", icon="TRIA_RIGHT")
+        op.seconds_after = s.extend_seconds
+        layout.prop(s, "extend_seconds")
+        layout.separator()
+        layout.operator("bamm.create_armature", icon="OUTLINER_OB_ARMATURE")
+
+
+classes = (BAMM_Settings, BAMM_PT_panel)
