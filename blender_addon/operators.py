@@ -105,6 +105,26 @@ class Plan:
         self.work, self.apply, self.label = work, apply, label
 
 
+def _prompt(op) -> str:
+    text = op.prompt.strip()
+    if not text:
+        raise UserError("empty prompt: type what the character should do (e.g. 'a person walks forward')")
+    return text
+
+
+def _engine_loader(context):
+    """A callable returning the engine (loaded in the worker); UserError if deps are missing."""
+    if jobs._engine_override is None:
+        ready, msg = dependencies.status()
+        if not ready:
+            raise UserError(msg)
+    p = prefs(context)
+    folder = bpy.path.abspath(p.model_folder) if p and p.model_folder else ""
+    device = p.device if p else "AUTO"
+    clip = bpy.path.abspath(p.clip_weights) if p and p.clip_weights else ""
+    return lambda: jobs.load_engine(folder, device, clip)
+
+
 # --------------------------------------------------------------------------------------
 # Shared operator machinery
 # --------------------------------------------------------------------------------------
@@ -135,27 +155,16 @@ class _EngineOperator:
             if not self.properties.is_property_set(name) and hasattr(s, name):
                 setattr(self, name, getattr(s, name))
 
-    def _engine(self, context):
-        if jobs._engine_override is None:
-            ready, msg = dependencies.status()
-            if not ready:
-                raise UserError(msg)
-        p = prefs(context)
-        folder = bpy.path.abspath(p.model_folder) if p and p.model_folder else ""
-        return lambda: jobs.load_engine(folder, p.device if p else "AUTO",
-                                        bpy.path.abspath(p.clip_weights) if p and p.clip_weights else "")
+    plan_fn = None  # per operator: plan_xxx(op, context) -> Plan (op: anything with its properties)
 
-    def _prompt(self) -> str:
-        text = self.prompt.strip()
-        if not text:
-            raise UserError("empty prompt: type what the character should do (e.g. 'a person walks forward')")
-        return text
+    def _plan(self, context) -> Plan:
+        return type(self).plan_fn(self, context)
 
     # -- running ------------------------------------------------------------------------
     def execute(self, context):
         self._fill_from_scene(context)
         try:
-            plan = self.plan(context)
+            plan = self._plan(context)
         except UserError as e:
             self.report({"ERROR"}, str(e))
             return {"CANCELLED"}
@@ -167,7 +176,7 @@ class _EngineOperator:
             return self.execute(context)
         self._fill_from_scene(context)
         try:
-            plan = self.plan(context)
+            plan = self._plan(context)
         except UserError as e:
             self.report({"ERROR"}, str(e))
             return {"CANCELLED"}
@@ -254,11 +263,12 @@ class BAMM_OT_generate(_EngineOperator, bpy.types.Operator):
         if not self.properties.is_property_set("length"):
             self.length = s.seconds if s.length_mode == "SECONDS" else 0.0
 
-    def plan(self, context) -> Plan:
-        text = self._prompt()
+    @staticmethod
+    def plan_fn(self, context) -> Plan:
+        text = _prompt(self)
         ob = armature_from_context(context, self.armature)
         retargeter, label = retargeter_for(ob, self.rig_preset, self.custom_map)
-        get_engine = self._engine(context)
+        get_engine = _engine_loader(context)
         fps = scene_fps(context.scene)
         start = context.scene.frame_start if self.start_frame < 0 else self.start_frame
         length = int(round(self.length * MODEL_FPS)) if self.length > 0 else None
@@ -325,8 +335,9 @@ class BAMM_OT_inpaint(_EngineOperator, bpy.types.Operator):
     frame_start: IntProperty(name="Start", default=-1, description="-1: use the timeline selection")
     frame_end: IntProperty(name="End", default=-1, description="-1: use the timeline selection")
 
-    def plan(self, context) -> Plan:
-        text = self._prompt()
+    @staticmethod
+    def plan_fn(self, context) -> Plan:
+        text = _prompt(self)
         ob = armature_from_context(context, self.armature)
         retargeter, label = retargeter_for(ob, self.rig_preset, self.custom_map)
         action, a0, a1 = _action_range(ob)
@@ -339,7 +350,7 @@ class BAMM_OT_inpaint(_EngineOperator, bpy.types.Operator):
         if f0 < a0 or f1 > a1:
             raise UserError(f"the selected range {f0}–{f1} lies outside the action '{action.name}' "
                             f"(frames {a0}–{a1}); use Extend to add frames beyond it")
-        get_engine = self._engine(context)
+        get_engine = _engine_loader(context)
         fps = scene_fps(context.scene)
         joints20, scale = _read_motion(context, ob, retargeter, a0, a1)
         t20 = len(joints20)
@@ -385,14 +396,15 @@ class BAMM_OT_outpaint(_EngineOperator, bpy.types.Operator):
     seconds_before: FloatProperty(name="Before (s)", default=0.0, min=0.0, max=9.0)
     seconds_after: FloatProperty(name="After (s)", default=0.0, min=0.0, max=9.0)
 
-    def plan(self, context) -> Plan:
-        text = self._prompt()
+    @staticmethod
+    def plan_fn(self, context) -> Plan:
+        text = _prompt(self)
         if self.seconds_before <= 0 and self.seconds_after <= 0:
             raise UserError("nothing to extend: set seconds before and/or after")
         ob = armature_from_context(context, self.armature)
         retargeter, label = retargeter_for(ob, self.rig_preset, self.custom_map)
         action, a0, a1 = _action_range(ob)
-        get_engine = self._engine(context)
+        get_engine = _engine_loader(context)
         fps = scene_fps(context.scene)
         joints20, scale = _read_motion(context, ob, retargeter, a0, a1)
         nb = int(round(self.seconds_before * MODEL_FPS))
