@@ -118,11 +118,12 @@ def check_take(joints: np.ndarray, content: str, smap: dict) -> list[str]:
             side = "left" if turn > 0 else "right"
             warnings.append(f"label {content!r} expects a net turn in [{turn_rng[0]}, {turn_rng[1]}] deg, "
                             f"measured {turn:+.0f} deg (to the {side})")
-    wrist_side = smap.get("wrist_checks", {}).get(content)
+    wrist_checks = smap.get("wrist_checks", {})
+    wrist_side = wrist_checks.get(content)
     if wrist_side is not None:
         lw, rw = joints[:, 20, 1].max(), joints[:, 21, 1].max()
         higher = "left" if lw > rw else "right"
-        if higher != wrist_side:
+        if higher != wrist_side and abs(lw - rw) > float(wrist_checks.get("margin_m", 0.0)):
             warnings.append(f"label {content!r} names the {wrist_side} hand but the {higher} wrist rises "
                             f"higher ({max(lw, rw):.2f} m vs {min(lw, rw):.2f} m)")
     return warnings
