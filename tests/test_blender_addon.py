@@ -1,0 +1,440 @@
+"""The Blender extension, headless (PyPI ``bpy`` = real Blender 5.0).
+
+The add-on is enabled from the repository through ``addon_utils`` (module ``bamm_motion``);
+one test installs the built zip as a real extension in a fresh process.  Generation uses the
+tiny random model (``tiny_model_dir``), loaded once.  A random model cannot move plausibly, so
+the plausibility test swaps in ``ReferenceMotionEngine`` -- a test stand-in returning real
+HumanML3D mocap -- to judge the retarget + keying path on its own.
+"""
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+bpy = pytest.importorskip("bpy")
+import addon_utils  # noqa: E402  (ships with bpy)
+
+from bamm_core import rig_presets as rp  # noqa: E402
+from bamm_core.resampling import resample_positions  # noqa: E402
+
+pytestmark = pytest.mark.blender
+
+REPO = Path(__file__).resolve().parents[1]
+MODULE = "bamm_motion"
+
+
+# --------------------------------------------------------------------------------------
+# fixtures
+# --------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def addon(tmp_path_factory, tiny_model_dir):
+    """The add-on enabled from the repository, with the tiny model in its preferences."""
+    root = tmp_path_factory.mktemp("addons")
+    (root / MODULE).symlink_to(REPO / "blender_addon", target_is_directory=True)
+    sys.path.insert(0, str(root))
+    bpy.ops.wm.read_homefile(use_empty=True)
+    mod = addon_utils.enable(MODULE, default_set=True, handle_error=None)
+    assert mod is not None, "add-on failed to enable"
+    from bamm_motion import jobs, keyframes, operators
+
+    yield SimpleNamespace(mod=mod, jobs=jobs, keyframes=keyframes, operators=operators,
+                          model_dir=str(tiny_model_dir))
+    jobs.set_engine_override(None)
+    addon_utils.disable(MODULE, default_set=True)
+    sys.path.remove(str(root))
+
+
+@pytest.fixture()
+def scene(addon):
+    """A fresh empty file (add-ons stay enabled), 24 fps."""
+    bpy.ops.wm.read_homefile(use_empty=True)
+    addon.jobs.set_engine_override(None)
+    prefs = bpy.context.preferences.addons[MODULE].preferences
+    prefs.model_folder = addon.model_dir
+    prefs.device = "CPU"
+    sc = bpy.context.scene
+    sc.render.fps, sc.render.fps_base = 24, 1.0
+    sc.frame_start = 1
+    yield sc
+    addon.jobs.set_engine_override(None)
+
+
+class ReferenceMotionEngine:
+    """Test stand-in for the engine: every call returns real HumanML3D mocap (170 frames at
+    20 fps), so a test can judge retargeting and keying for plausibility."""
+
+    fps = 20
+
+    def __init__(self, joints: np.ndarray):
+        self.joints = joints.astype(np.float32)
+
+    def generate(self, text, length=None, seed=0, num_samples=1, progress=None, **kw):
+        j = self.joints[:length] if length else self.joints
+        if progress is not None and progress(1, 1) is False:
+            raise RuntimeError("cancelled")
+        m = SimpleNamespace(joints=j)
+        return [m] * num_samples if num_samples > 1 else m
+
+
+@pytest.fixture(scope="module")
+def reference_joints(shared_dir):
+    return np.load(shared_dir / "reference" / "humanml3d" / "new_joints_012314.npy")
+
+
+def build_armature(name: str, bones: list[dict], rotation=(0.0, 0.0, 0.0), scale=1.0):
+    """An armature object from ``template_rest_pose`` bone dicts (edit bones, given rolls)."""
+    data = bpy.data.armatures.new(name)
+    ob = bpy.data.objects.new(name, data)
+    bpy.context.scene.collection.objects.link(ob)
+    ob.rotation_euler = rotation
+    ob.scale = (scale,) * 3
+    bpy.context.view_layer.objects.active = ob
+    ob.select_set(True)
+    bpy.ops.object.mode_set(mode="EDIT")
+    ebs = {}
+    for b in bones:
+        eb = data.edit_bones.new(b["name"])
+        eb.head, eb.tail, eb.roll = b["head"], b["tail"], b["roll"]
+        ebs[b["name"]] = eb
+    for b in bones:
+        if b["parent"]:
+            ebs[b["name"]].parent = ebs[b["parent"]]
+    bpy.ops.object.mode_set(mode="OBJECT")
+    return ob
+
+
+def make_rig(kind: str):
+    """The three rigs of the issue: SMPL-22 (our operator), Mixamo-named (A-pose, random rolls,
+    Y-up centimetre armature space under a 90-degree/0.01 object transform like an FBX
+    import), Rigify metarig names (T-pose, random rolls, longer legs)."""
+    if kind == "smpl22":
+        assert bpy.ops.bamm.create_armature() == {"FINISHED"}
+        return bpy.context.active_object
+    if kind == "mixamo":
+        bones = rp.template_rest_pose("mixamo", arms="A", up="Y", unit=100.0, roll="random", seed=4)
+        return build_armature("MixamoRig", bones, rotation=(math.pi / 2, 0, 0), scale=0.01)
+    bones = rp.template_rest_pose("rigify_metarig", arms="T", roll="random", seed=5, leg_scale=1.15)
+    return build_armature("metarig", bones)
+
+
+def mapped_bones(ob):
+    preset, mapping = rp.detect([b.name for b in ob.data.bones])
+    return preset, mapping
+
+
+def fcurve_keys(addon, ob) -> dict:
+    return addon.keyframes.snapshot(ob)
+
+
+def world_joints(addon, ob, frames):
+    """Blender-evaluated joints (world space) for the mapped bones, via the add-on's reader."""
+    from bamm_motion.rig import read_joints, retargeter_for
+
+    r, _ = retargeter_for(ob)
+    x = read_joints(bpy.context, ob, r, frames)
+    m = np.array(ob.matrix_world)
+    return x @ m[:3, :3].T + m[:3, 3], r
+
+
+# --------------------------------------------------------------------------------------
+# registration and packaging
+# --------------------------------------------------------------------------------------
+def test_register_unregister_cycle(addon):
+    assert hasattr(bpy.types.Scene, "bamm")
+    assert "BAMM_PT_panel" in dir(bpy.types)
+    addon_utils.disable(MODULE, default_set=True)
+    assert not hasattr(bpy.types.Scene, "bamm")
+    assert "BAMM_PT_panel" not in dir(bpy.types)
+    assert not hasattr(bpy.types, "BAMM_OT_generate")
+    addon_utils.enable(MODULE, default_set=True, handle_error=None)
+    assert hasattr(bpy.types.Scene, "bamm") and hasattr(bpy.ops.bamm, "generate")
+    assert bpy.ops.bamm.generate.poll()
+
+
+def test_built_zip_installs_as_extension(tmp_path):
+    """`scripts/build_addon.py` output installs with package_install_files under a temporary
+    BLENDER_USER_RESOURCES, registers as bl_ext.user_default.bamm_motion (using its vendored
+    bamm_core), creates an armature and unregisters cleanly."""
+    out = subprocess.run([sys.executable, str(REPO / "scripts" / "build_addon.py"), "--out",
+                          str(tmp_path / "dist"), "--no-models"], capture_output=True, text=True, check=True)
+    zip_path = next((tmp_path / "dist").glob("bamm_motion-*.zip"))
+    assert "built" in out.stdout
+    script = textwrap.dedent(f"""
+        import sys, bpy, addon_utils
+        bpy.ops.wm.read_homefile(use_empty=True)
+        bpy.ops.extensions.package_install_files(filepath={str(zip_path)!r}, repo="user_default",
+                                                 enable_on_install=True)
+        name = "bl_ext.user_default.bamm_motion"
+        assert name in bpy.context.preferences.addons, list(bpy.context.preferences.addons.keys())
+        assert name + ".bamm_core" in sys.modules, "vendored bamm_core not used"
+        from bl_ext.user_default.bamm_motion import dependencies
+        sp = dependencies.site_packages()
+        assert {str(tmp_path)!r} in sp and sp.endswith("site-packages"), sp
+        assert bpy.ops.bamm.create_armature() == {{"FINISHED"}}
+        assert len(bpy.context.active_object.data.bones) == 22
+        addon_utils.disable(name, default_set=True)
+        assert not hasattr(bpy.types.Scene, "bamm")
+        print("EXTENSION-OK")
+    """)
+    env = {**os.environ, "BLENDER_USER_RESOURCES": str(tmp_path / "user")}
+    res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env,
+                         timeout=120, cwd=str(tmp_path))
+    assert "EXTENSION-OK" in res.stdout, res.stdout[-2000:] + res.stderr[-2000:]
+
+
+def test_dependency_status_is_explained_not_raised(addon):
+    from bamm_motion import dependencies
+
+    ready, msg = dependencies.status()
+    assert ready and "installed" in msg  # the test venv has torch/scipy/safetensors
+    dependencies.MODULES = dependencies.MODULES + ("bamm_no_such_module",)
+    try:
+        ready, msg = dependencies.status()
+        assert not ready and "bamm_no_such_module" in msg and "Install Dependencies" in msg
+        cmd = dependencies.install_command("/x/site-packages")
+        assert cmd[:4] == [sys.executable, "-m", "pip", "install"] and "numpy<2" in cmd
+    finally:
+        dependencies.MODULES = dependencies.MODULES[:-1]
+
+
+# --------------------------------------------------------------------------------------
+# generate
+# --------------------------------------------------------------------------------------
+@pytest.mark.parametrize("kind", ["smpl22", "mixamo", "rigify"])
+def test_generate_keys_every_mapped_bone_over_the_length(addon, scene, kind):
+    ob = make_rig(kind)
+    preset, mapping = mapped_bones(ob)
+    assert len(mapping) == 22
+    # asked length: 2 s = 40 model frames -> 47 frames at 24 fps
+    assert bpy.ops.bamm.generate(prompt="a person walks forward", length=2.0, seed=1) == {"FINISHED"}
+    action = ob.animation_data.action
+    assert action.name == "a person walks forward"
+    keys = fcurve_keys(addon, ob)
+    n = len(resample_positions(np.zeros((40, 1)), 20, 24))
+    for bone in mapping.values():
+        path = ob.pose.bones[bone].path_from_id("rotation_quaternion")
+        for i in range(4):
+            co = keys[(path, i)][0]
+            assert len(co) == n and co[0, 0] == scene.frame_start and co[-1, 0] == scene.frame_start + n - 1
+    root = ob.pose.bones[mapping["pelvis"]].path_from_id("location")
+    assert all(len(keys[(root, i)][0]) == n for i in range(3))
+    # predicted length: whatever the model predicts, resampled to the scene's fps
+    first = action
+    assert bpy.ops.bamm.generate(prompt="a person jumps", seed=3) == {"FINISHED"}
+    eng = addon.jobs.load_engine(bpy.context.preferences.addons[MODULE].preferences.model_folder, "CPU")
+    t20 = len(eng.generate("a person jumps", seed=3).joints)
+    keys = fcurve_keys(addon, ob)
+    path = ob.pose.bones[mapping["left_knee"]].path_from_id("rotation_quaternion")
+    assert len(keys[(path, 0)][0]) == len(resample_positions(np.zeros((t20, 1)), 20, 24))
+    # the previous action is kept: stashed in a muted NLA track, with a fake user
+    tracks = ob.animation_data.nla_tracks
+    assert any(s.action == first for t in tracks for s in t.strips) and first.use_fake_user
+
+
+@pytest.mark.parametrize("kind", ["smpl22", "mixamo", "rigify"])
+def test_plausible_motion_on_each_rig_retarget_and_keying_path(addon, scene, kind, reference_joints):
+    """Real mocap through retarget + keying: Blender's evaluated pose reproduces the motion's
+    bone directions, hips stay within the leg length above the ground, the feet touch it."""
+    addon.jobs.set_engine_override(ReferenceMotionEngine(reference_joints))
+    ob = make_rig(kind)
+    assert bpy.ops.bamm.generate(prompt="a person jumps") == {"FINISHED"}
+    n = len(resample_positions(reference_joints, 20, 24))
+    frames = range(1, n + 1, 3)
+    x, r = world_joints(addon, ob, frames)
+    ref = resample_positions(reference_joints, 20, 24)[::3]
+    ref_world = ref @ np.array([[1, 0, 0], [0, 0, -1], [0, 1, 0]]).T  # Y-up -> Z-up, -Y front
+    for a, b in ((1, 4), (4, 7), (2, 5), (5, 8), (16, 18), (18, 20), (17, 19), (19, 21), (3, 6), (12, 15)):
+        u, v = x[:, b] - x[:, a], ref_world[:, b] - ref_world[:, a]
+        cos = np.sum(u * v, -1) / np.linalg.norm(u, axis=-1) / np.linalg.norm(v, axis=-1)
+        assert np.degrees(np.arccos(np.clip(cos, -1, 1))).max() < 2.0, (a, b)
+    leg = r.leg_length * ob.scale[0]
+    foot_rest = r.rest_foot_height * ob.scale[0]
+    hips = x[:, 0, 2] - foot_rest
+    assert (hips > 0.5 * leg).all() and (hips < 1.4 * leg).all()
+    feet = x[:, [7, 8, 10, 11], 2]
+    assert abs(feet.min() - foot_rest) < 0.01 * leg  # touches the ground
+    # starts over the rig's rest position, facing the front view (-Y)
+    left = x[0, 1] - x[0, 2]
+    assert left[0] > 0 and abs(left[1]) < 0.5 * abs(left[0])
+
+
+# --------------------------------------------------------------------------------------
+# inpaint / outpaint
+# --------------------------------------------------------------------------------------
+def _assert_outside_identical(before: dict, after: dict, lo: float, hi: float) -> int:
+    checked = 0
+    for key, (co, hl, hr) in before.items():
+        co2, hl2, hr2 = after[key]
+        out1 = (co[:, 0] < lo) | (co[:, 0] > hi)
+        out2 = (co2[:, 0] < lo) | (co2[:, 0] > hi)
+        assert out1.sum() == out2.sum(), key
+        for a, b in ((co, co2), (hl, hl2), (hr, hr2)):
+            assert np.array_equal(a[out1], b[out2]), key  # bit-identical
+        checked += int(out1.sum())
+    return checked
+
+
+def test_inpaint_preview_range_keeps_outside_keys_bit_identical(addon, scene, reference_joints):
+    addon.jobs.set_engine_override(ReferenceMotionEngine(reference_joints))
+    ob = make_rig("smpl22")
+    assert bpy.ops.bamm.generate(prompt="a person jumps") == {"FINISHED"}
+    addon.jobs.set_engine_override(None)  # the real (tiny) engine does the inpainting
+    scene.use_preview_range = True
+    scene.frame_preview_start, scene.frame_preview_end = 60, 110
+    before = fcurve_keys(addon, ob)
+    n_actions = len(bpy.data.actions)
+    assert bpy.ops.bamm.inpaint(prompt="a person kicks") == {"FINISHED"}
+    after = fcurve_keys(addon, ob)
+    assert _assert_outside_identical(before, after, 60, 110) > 1000
+    changed = 0
+    for key, (co, _, _) in after.items():
+        inside = (co[:, 0] >= 60) & (co[:, 0] <= 110)
+        assert inside.sum() == 51, key
+        old = before[key][0]
+        changed += int(np.abs(co[inside, 1] - old[(old[:, 0] >= 60) & (old[:, 0] <= 110), 1]).max() > 1e-4)
+    assert changed > 10 and len(bpy.data.actions) == n_actions
+
+
+def test_inpaint_between_markers_on_hand_keyed_euler_rig(addon, scene):
+    """A rig keyed by hand (sparse keys, Euler bones, some bones unkeyed): the range between
+    two selected markers is regenerated; every key outside stays bit-identical."""
+    ob = make_rig("mixamo")
+    bpy.context.view_layer.objects.active = ob
+    bpy.ops.object.mode_set(mode="POSE")
+    for pb in ob.pose.bones:
+        pb.rotation_mode = "XYZ" if "Leg" in pb.name else "QUATERNION"
+    rng = np.random.default_rng(0)
+    for f in range(1, 121, 10):
+        for name in ("mixamorig:Hips", "mixamorig:LeftUpLeg", "mixamorig:LeftLeg", "mixamorig:Spine",
+                     "mixamorig:RightArm"):
+            pb = ob.pose.bones[name]
+            if pb.rotation_mode == "XYZ":
+                pb.rotation_euler = rng.normal(0, 0.3, 3)
+                pb.keyframe_insert("rotation_euler", frame=f)
+            else:
+                q = np.r_[1.0, rng.normal(0, 0.15, 3)]
+                pb.rotation_quaternion = q / np.linalg.norm(q)
+                pb.keyframe_insert("rotation_quaternion", frame=f)
+        ob.pose.bones["mixamorig:Hips"].location = (0, 0, f * 0.5)
+        ob.pose.bones["mixamorig:Hips"].keyframe_insert("location", frame=f)
+    bpy.ops.object.mode_set(mode="OBJECT")
+    for frame, sel in ((5, False), (35, True), (80, True), (100, True)):
+        m = scene.timeline_markers.new(f"F{frame}", frame=frame)
+        m.select = sel
+    before = fcurve_keys(addon, ob)
+    assert bpy.ops.bamm.inpaint(prompt="a person waves") == {"FINISHED"}
+    after = fcurve_keys(addon, ob)
+    assert _assert_outside_identical(before, after, 35, 80) > 100
+    path = ob.pose.bones["mixamorig:LeftLeg"].path_from_id("rotation_euler")
+    co = after[(path, 0)][0]
+    assert ((co[:, 0] >= 35) & (co[:, 0] <= 80)).sum() == 46  # one key per frame inside
+    # unkeyed bones got curves whose border keys hold their previous (rest) value
+    path = ob.pose.bones["mixamorig:Neck"].path_from_id("rotation_quaternion")
+    co = after[(path, 0)][0]
+    assert co[0, 0] == 35 and co[-1, 0] == 80 and co[0, 1] == pytest.approx(1.0)
+
+
+def test_outpaint_extends_the_action(addon, scene, reference_joints):
+    addon.jobs.set_engine_override(ReferenceMotionEngine(reference_joints[:80]))
+    ob = make_rig("rigify")
+    assert bpy.ops.bamm.generate(prompt="a person walks") == {"FINISHED"}
+    addon.jobs.set_engine_override(None)
+    action = ob.animation_data.action
+    a0, a1 = action.frame_range
+    before = fcurve_keys(addon, ob)
+    assert bpy.ops.bamm.outpaint(prompt="then sits down", seconds_after=1.0) == {"FINISHED"}
+    b0, b1 = action.frame_range
+    assert b0 == a0 and b1 == a1 + 24
+    _assert_outside_identical(before, fcurve_keys(addon, ob), a1 + 0.5, 1e9)
+    assert bpy.ops.bamm.outpaint(prompt="a person stands up", seconds_before=0.5) == {"FINISHED"}
+    assert tuple(action.frame_range) == (a0 - 12, a1 + 24)
+    assert ob.animation_data.action == action and len(bpy.data.actions) == 1
+
+
+# --------------------------------------------------------------------------------------
+# cancelling and bad input
+# --------------------------------------------------------------------------------------
+def _datablock_counts():
+    return {k: len(getattr(bpy.data, k)) for k in ("actions", "objects", "armatures")}
+
+
+def test_cancel_leaves_no_new_datablock(addon, scene):
+    """The UI path (worker thread + modal timer) cannot run headless; this drives the same
+    Job/plan objects: a cancelled job's result is never applied."""
+    ob = make_rig("smpl22")
+    bpy.context.view_layer.objects.active = ob
+    counts = _datablock_counts()
+    op = addon.operators.BAMM_OT_generate
+    params = SimpleNamespace(prompt="a person runs", length=2.0, seed=0, variations=1, guidance=(4.0, 3.0),
+                             refine="every_other", armature="", rig_preset="AUTO", custom_map="",
+                             in_place=False, blend_frames=4, start_frame=-1)
+    plan = op.plan_fn(params, bpy.context)
+    job = addon.jobs.Job(plan.work)
+    job.cancel()  # Esc before the engine reported progress: the engine stops at its first step
+    job.start()
+    assert job.join(60) == "cancelled"
+    calls = []
+    job2 = addon.jobs.Job(lambda progress: calls.append(progress(1, 10)) or plan.work(progress))
+    job2.start()
+    job2.cancel()  # Esc while running: whatever the engine returned is discarded
+    assert job2.join(60) == "cancelled"
+    assert _datablock_counts() == counts and ob.animation_data is None
+
+
+def test_bad_input_reports_clear_errors_and_changes_nothing(addon, scene, reference_joints):
+    addon.jobs.set_engine_override(ReferenceMotionEngine(reference_joints[:60]))
+    ob = make_rig("smpl22")
+    assert bpy.ops.bamm.generate(prompt="a person walks") == {"FINISHED"}
+    snap, counts = fcurve_keys(addon, ob), _datablock_counts()
+
+    def unchanged():
+        assert fcurve_keys(addon, ob).keys() == snap.keys()
+        assert all(np.array_equal(a, b) for k in snap for a, b in zip(snap[k], fcurve_keys(addon, ob)[k]))
+        assert _datablock_counts() == counts
+
+    with pytest.raises(RuntimeError, match="empty prompt"):
+        bpy.ops.bamm.generate(prompt="   ")
+    unchanged()
+    with pytest.raises(RuntimeError, match="no frame range selected.*preview range.*markers"):
+        bpy.ops.bamm.inpaint(prompt="a person jumps")
+    unchanged()
+    with pytest.raises(RuntimeError, match="outside the action"):
+        bpy.ops.bamm.inpaint(prompt="a person jumps", frame_start=40, frame_end=400)
+    unchanged()
+    bpy.context.view_layer.objects.active = None
+    with pytest.raises(RuntimeError, match="no armature"):
+        bpy.ops.bamm.generate(prompt="a person jumps")
+    unchanged()
+    other = build_armature("Props", [{"name": "Bone", "head": (0, 0, 0), "tail": (0, 0, 1), "roll": 0,
+                                      "parent": None},
+                                     {"name": "Bone.001", "head": (0, 0, 1), "tail": (0, 0, 2), "roll": 0,
+                                      "parent": "Bone"}])
+    counts = _datablock_counts()
+    with pytest.raises(RuntimeError, match="no recognisable bones"):
+        bpy.ops.bamm.generate(prompt="a person jumps")
+    assert other.animation_data is None
+    unchanged()
+
+
+def test_default_model_generates_on_smpl_armature(addon, scene):
+    """With the bundled default model (once it exists), Generate works end to end."""
+    default = REPO / "bamm_core" / "models" / "default"
+    if not default.is_dir():
+        pytest.skip("bamm_core/models/default not shipped yet")
+    prefs = bpy.context.preferences.addons[MODULE].preferences
+    old = prefs.model_folder
+    prefs.model_folder = ""
+    try:
+        ob = make_rig("smpl22")
+        assert bpy.ops.bamm.generate(prompt="a person walks forward", length=2.0) == {"FINISHED"}
+        assert ob.animation_data.action is not None
+    finally:
+        prefs.model_folder = old
