@@ -27,16 +27,17 @@ def channels(ob, action):
         ad = ob.animation_data
         slot = ad.action_slot if ad and ad.action == action else None
         if slot is None:
-            slot = next((s for s in action.slots if s.target_id_type == "OBJECT"), None) \
-                if hasattr(action.slots, "__iter__") else None
+            slot = next((s for s in action.slots if s.target_id_type == "OBJECT"), None)
             if slot is None:
                 slot = action.slots.new(id_type="OBJECT", name=ob.name)
             if ad and ad.action == action:
                 ad.action_slot = slot
-        from bpy_extras import anim_utils
-
-        return anim_utils.action_ensure_channelbag_for_slot(action, slot)
-    return action  # 4.2/4.3 legacy action
+        try:
+            from bpy_extras.anim_utils import action_ensure_channelbag_for_slot
+        except ImportError:  # 4.4 without the helper: its legacy proxy still works
+            return action
+        return action_ensure_channelbag_for_slot(action, slot)
+    return action  # 4.2/4.3 legacy action: action.fcurves
 
 
 def new_fcurve(container, data_path: str, index: int, group: str):

@@ -350,6 +350,9 @@ class BAMM_OT_inpaint(_EngineOperator, bpy.types.Operator):
         if f0 < a0 or f1 > a1:
             raise UserError(f"the selected range {f0}–{f1} lies outside the action '{action.name}' "
                             f"(frames {a0}–{a1}); use Extend to add frames beyond it")
+        if f0 <= a0 and f1 >= a1:
+            raise UserError(f"the selected range {f0}–{f1} covers the whole action (frames {a0}–{a1}); "
+                            "select a part of it, or use Generate for a new motion")
         get_engine = _engine_loader(context)
         fps = scene_fps(context.scene)
         joints20, scale = _read_motion(context, ob, retargeter, a0, a1)
