@@ -112,7 +112,7 @@ def _figure(title: str | None, size: float):
 
 
 def save_preview(joints, path: str | Path, fps: float = 20.0, title: str | None = None,
-                 size: float = 4.0, dpi: int = 60, max_frames: int | None = None) -> Path:
+                 size: float = 4.0, dpi: int = 80, max_frames: int | None = None) -> Path:
     """Write a stick-figure animation of ``joints (T, J, 3)`` to ``path`` (.gif or .mp4).
 
     ``max_frames`` keeps only the first frames (for quick looks).  Raises ``ValueError`` for bad
