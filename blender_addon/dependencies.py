@@ -13,6 +13,7 @@ import importlib.util
 import os
 import subprocess
 import sys
+import threading
 
 import bpy
 
@@ -86,3 +87,23 @@ def install(report=print) -> bool:
         return False
     finally:
         _state["installing"] = False
+
+
+def is_installing() -> bool:
+    return _state["installing"]
+
+
+def install_in_background() -> None:
+    """Run :func:`install` in a thread; a timer redraws the UI until it is done."""
+    if _state["installing"]:
+        return
+    _state["installing"] = True  # set now so the UI shows it at once
+    threading.Thread(target=install, name="bamm-pip", daemon=True).start()
+
+    def redraw():
+        for win in bpy.context.window_manager.windows:
+            for area in win.screen.areas:
+                area.tag_redraw()
+        return 1.0 if _state["installing"] else None
+
+    bpy.app.timers.register(redraw, first_interval=1.0)

@@ -518,20 +518,28 @@ class BAMM_OT_new_seed(bpy.types.Operator):
 
 class BAMM_OT_install_dependencies(bpy.types.Operator):
     """pip-install torch, scipy, safetensors and tqdm into this extension's user folder
-    (needs internet; can take minutes)"""
+    (needs internet; can take minutes; Blender stays usable meanwhile)"""
 
     bl_idname = "bamm.install_dependencies"
     bl_label = "Install Dependencies"
+
+    @classmethod
+    def poll(cls, context):
+        return not dependencies.is_installing()
 
     def execute(self, context):
         if not bpy.app.online_access:
             self.report({"ERROR"}, "Blender's online access is disabled (Preferences › System › Network); "
                                    "enable it to download the dependencies")
             return {"CANCELLED"}
-        ok = dependencies.install(report=lambda m: self.report({"WARNING"}, m))
-        ready, msg = dependencies.status()
-        self.report({"INFO"} if ok and ready else {"ERROR"}, msg)
-        return {"FINISHED"} if ok and ready else {"CANCELLED"}
+        if bpy.app.background:  # scripts: wait for pip
+            ok = dependencies.install(report=lambda m: self.report({"WARNING"}, m))
+            ready, msg = dependencies.status()
+            self.report({"INFO"} if ok and ready else {"ERROR"}, msg)
+            return {"FINISHED"} if ok and ready else {"CANCELLED"}
+        dependencies.install_in_background()
+        self.report({"INFO"}, "Installing dependencies in the background; the preferences show progress")
+        return {"FINISHED"}
 
 
 classes = (BAMM_OT_generate, BAMM_OT_inpaint, BAMM_OT_outpaint, BAMM_OT_create_armature,

@@ -32,6 +32,8 @@ class BAMM_Settings(bpy.types.PropertyGroup):
 def _detected(ob) -> str:
     key = (ob.name, len(ob.data.bones))
     if key not in _detect_cache:
+        if not dependencies.status()[0]:
+            return "(install the dependencies to detect)"
         try:
             from .core import submodule
 

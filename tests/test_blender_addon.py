@@ -438,3 +438,75 @@ def test_default_model_generates_on_smpl_armature(addon, scene):
         assert ob.animation_data.action is not None
     finally:
         prefs.model_folder = old
+
+
+# --------------------------------------------------------------------------------------
+# conventions shared by the numpy side and Blender
+# --------------------------------------------------------------------------------------
+def test_numpy_rest_matrices_match_blender_bones(addon, scene):
+    """retargeting.roll_to_matrix (used without Blender) equals Blender's bone.matrix_local."""
+    from bamm_core import retargeting as rt
+
+    bones = rp.template_rest_pose("ue5_mannequin", arms="A", roll="random", seed=9)
+    bones.append({"name": "down", "head": (0, 0, 1), "tail": (0, -1e-5, 0), "roll": 0.7, "parent": None})
+    bones.append({"name": "minus_y", "head": (0, 0, 0), "tail": (0, -1, 0), "roll": -0.4, "parent": None})
+    ob = build_armature("RollCheck", bones)
+    for b in bones:
+        m = np.array(ob.data.bones[b["name"]].matrix_local)[:3, :3]
+        ours = rt.roll_to_matrix(np.array(b["head"]), np.array(b["tail"]), b["roll"])
+        assert np.abs(m - ours).max() < 1e-4, b["name"]
+
+
+def test_invoke_in_background_runs_synchronously(addon, scene, reference_joints):
+    addon.jobs.set_engine_override(ReferenceMotionEngine(reference_joints[:40]))
+    ob = make_rig("smpl22")
+    assert bpy.ops.bamm.generate("INVOKE_DEFAULT", prompt="a person waves") == {"FINISHED"}
+    assert ob.animation_data.action.name == "a person waves"
+
+
+class _FakeLayout:
+    """Records what a draw() function puts in the UI (panels cannot draw headless)."""
+
+    def __init__(self, log):
+        self.log, self.enabled = log, True
+
+    def __getattr__(self, name):
+        def call(*args, **kw):
+            self.log.append((name, args, kw))
+            if name in ("operator",):
+                return SimpleNamespace()
+            return _FakeLayout(self.log) if name in ("row", "column", "box", "split") else None
+        return call
+
+
+def test_panel_and_preferences_draw(addon, scene):
+    from bamm_motion import panels, preferences
+
+    ob = make_rig("mixamo")
+    bpy.context.view_layer.objects.active = ob
+    log = []
+    panels.BAMM_PT_panel.draw(SimpleNamespace(layout=_FakeLayout(log)), bpy.context)
+    ops = [a[0] for n, a, kw in log if n == "operator"]
+    assert ops[:1] == ["bamm.new_seed"] and {"bamm.generate", "bamm.inpaint", "bamm.outpaint",
+                                             "bamm.create_armature"} <= set(ops)
+    labels = " ".join(kw.get("text", "") for n, a, kw in log if n == "label")
+    assert "Mixamo (22/22 joints)" in labels and "MixamoRig" in labels
+    log.clear()
+    prefs = bpy.context.preferences.addons[MODULE].preferences
+    preferences.BAMM_AddonPreferences.draw(SimpleNamespace(layout=_FakeLayout(log)), bpy.context)
+    props = [a[1] for n, a, kw in log if n == "prop"]
+    assert props == ["model_folder", "device", "clip_weights"]
+    assert prefs.device == "CPU"
+
+
+def test_legacy_action_fallback_for_blender_4_2():
+    """Without slots (Blender 4.2/4.3) F-curves live on the action itself."""
+    from bamm_motion import keyframes
+
+    made = []
+    legacy = SimpleNamespace(fcurves=SimpleNamespace(
+        find=lambda path, index=0: None,
+        new=lambda path, index=0, action_group="": made.append((path, index, action_group)) or "fc"))
+    assert keyframes.channels(SimpleNamespace(animation_data=None), legacy) is legacy
+    assert keyframes.new_fcurve(legacy, 'pose.bones["a"].location', 2, "a") == "fc"
+    assert made == [('pose.bones["a"].location', 2, "a")]
