@@ -116,6 +116,30 @@ def test_vq_resume_is_bit_exact(tmp_path, tiny_data):
     _assert_same(_params(tmp_path / "a"), _params(tmp_path / "b"))
 
 
+def test_compact_state_resumes_with_rewarm(tmp_path, tiny_data, vq_run, text_cache):
+    """A committed compact checkpoint (no optimizer) seeds a new run dir and training goes on
+    from its step with the lr warmed up again; --vq accepts the compact VQ file too."""
+    from training.train_transformer import main
+
+    size = C.compact_checkpoint(vq_run / "last.pt", tmp_path / "vq.pt")
+    assert size < (vq_run / "last.pt").stat().st_size
+    base = ["--data", str(tiny_data), "--vq", str(tmp_path / "vq.pt"), "--config", "tiny"]
+    a = _prime(tmp_path / "a", text_cache)
+    _run(main, base + ["--out", str(a), "--max-steps", "6"])
+    C.compact_checkpoint(a / "last.pt", tmp_path / "transformer.pt")
+    b = _prime(tmp_path / "b", text_cache)
+    _run(main, base + ["--out", str(b), "--max-steps", "12", "--resume-from", str(tmp_path / "transformer.pt")])
+    st = torch.load(b / "last.pt", weights_only=True)
+    assert st["step"] == 12 and st["rewarm_from"] == 6
+    import csv
+
+    with open(b / "log.csv") as f:
+        lrs = [float(r["lr"]) for r in csv.DictReader(f)]
+    assert lrs[0] < lrs[-1] and len(lrs) == 6  # steps 7..12 only, lr ramps up again
+    with pytest.raises(FileNotFoundError, match="resume-from"):
+        _run(main, base + ["--out", str(tmp_path / "c"), "--resume-from", str(tmp_path / "nope.pt")])
+
+
 def test_time_budget_stops_cleanly_with_checkpoint(tmp_path, tiny_data):
     from training.train_vq import main
 

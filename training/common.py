@@ -380,6 +380,18 @@ def load_checkpoint(path: Path, map_location="cpu") -> dict:
     return torch.load(path, map_location=map_location, weights_only=True)
 
 
+def compact_checkpoint(src: Path, dst: Path) -> int:
+    """Copy a run checkpoint without its optimizer state (about 1/3 of the size) for
+    committing; ``--resume-from dst`` continues from it (fresh Adam moments, lr re-warm-up).
+    Returns the bytes written."""
+    st = load_checkpoint(src)
+    st.pop("optimizer", None)
+    st.pop("rng_torch", None)
+    st.pop("rewarm_from", None)
+    save_checkpoint(Path(dst), st)
+    return Path(dst).stat().st_size
+
+
 class StopFlag:
     """Set by SIGTERM/SIGINT; the loop checkpoints and exits at the next step boundary."""
 
@@ -407,7 +419,8 @@ def train_loop(*, model: nn.Module, optimizer: torch.optim.Optimizer, run_dir: P
                ckpt_every: int = 500, log_every: int = 10, time_budget_min: float | None = None,
                info: DistInfo = DistInfo(), extra_state: Callable[[], dict] | None = None,
                desc: str = "train", progress: bool = True, after_step: Callable[[int], None] | None = None,
-               on_resume: Callable[[dict], None] | None = None) -> dict:
+               on_resume: Callable[[dict], None] | None = None, init_from: str | Path | None = None,
+               rewarm: int = 200) -> dict:
     """Run optimisation steps ``[resume_step, max_steps)``.
 
     ``step_fn(step)`` builds the batch for global ``step`` and returns ``(loss, scalars)``; the
@@ -416,7 +429,9 @@ def train_loop(*, model: nn.Module, optimizer: torch.optim.Optimizer, run_dir: P
     ``ckpt_every`` steps, at ``max_steps``, on SIGTERM/SIGINT and when ``time_budget_min`` is
     spent.  ``model`` is the module whose ``state_dict`` is saved (unwrapped from DDP).
     ``extra_state()`` adds entries to every checkpoint; ``on_resume(checkpoint)`` restores
-    whatever the state dict does not hold.
+    whatever the state dict does not hold.  Without ``run_dir/last.pt``, ``init_from`` (a
+    compact checkpoint from :func:`compact_checkpoint`: weights and step, no optimizer moments)
+    seeds the run; the lr is then warmed up again over ``rewarm`` steps.
     Returns ``{"step": last step reached, "stopped": reason}``.
     """
     from tqdm import tqdm
@@ -426,11 +441,19 @@ def train_loop(*, model: nn.Module, optimizer: torch.optim.Optimizer, run_dir: P
     ckpt = run_dir / "last.pt"
     core = unwrap(model)
     step = 0
-    if ckpt.is_file():
-        st = load_checkpoint(ckpt)
+    rewarm_from = None  # resumed without optimizer moments: warm the lr up again
+    src = ckpt if ckpt.is_file() else (Path(init_from) if init_from else None)
+    if src is not None:
+        if not src.is_file():
+            raise FileNotFoundError(f"--resume-from {src} does not exist")
+        st = load_checkpoint(src)
         core.load_state_dict(st["model"])
-        optimizer.load_state_dict(st["optimizer"])
         step = int(st["step"])
+        if "optimizer" in st:
+            optimizer.load_state_dict(st["optimizer"])
+            rewarm_from = st.get("rewarm_from")
+        else:
+            rewarm_from = step
         if on_resume is not None:
             on_resume(st)
     logger = Logger(run_dir, enabled=info.is_main)
@@ -442,6 +465,8 @@ def train_loop(*, model: nn.Module, optimizer: torch.optim.Optimizer, run_dir: P
         if info.is_main:
             state = {"model": core.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
                      "seed": seed, "rng_torch": torch.get_rng_state()}
+            if rewarm_from is not None:
+                state["rewarm_from"] = rewarm_from
             if extra_state is not None:
                 state.update(extra_state())
             save_checkpoint(ckpt, state)
@@ -462,6 +487,8 @@ def train_loop(*, model: nn.Module, optimizer: torch.optim.Optimizer, run_dir: P
             np.random.seed(s)
             torch.manual_seed(s)
             cur_lr = lr_at(step, lr, warmup, milestones, gamma)
+            if rewarm_from is not None and rewarm > 0:
+                cur_lr *= min(1.0, (step - rewarm_from + 1) / rewarm)
             for g in optimizer.param_groups:
                 g["lr"] = cur_lr
             loss, scalars = step_fn(step)
@@ -506,6 +533,8 @@ def base_parser(description: str) -> argparse.ArgumentParser:
                    help="stop cleanly (with a checkpoint) after this many minutes")
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads on CPU")
     p.add_argument("--no-progress", action="store_true", help="hide the tqdm bar")
+    p.add_argument("--resume-from", default=None,
+                   help="start from this checkpoint (e.g. training_state/<stage>.pt) when OUT has none")
     return p
 
 

@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> dict:
                        milestones=ec.get("milestones", ()), grad_clip=1.0,
                        ckpt_every=ec["ckpt_every"], log_every=args.log_every,
                        time_budget_min=args.time_budget_min, info=info, extra_state=extra,
-                       desc="evaluator", progress=not args.no_progress)
+                       desc="evaluator", progress=not args.no_progress, init_from=args.resume_from)
     if info.is_main:
         try:
             val = data.items(args.eval_split, ds_cfg["min_len"], ds_cfg["max_len"])

@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> dict:
                        milestones=rc.get("milestones", ()), gamma=rc.get("gamma", 0.1),
                        ckpt_every=rc["ckpt_every"], log_every=args.log_every,
                        time_budget_min=args.time_budget_min, info=info, extra_state=extra,
-                       desc="residual", progress=not args.no_progress)
+                       desc="residual", progress=not args.no_progress, init_from=args.resume_from)
     if info.is_main:
         print(f"stopped at step {res['step']} ({res['stopped']})")
     return res

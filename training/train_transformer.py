@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> dict:
                        milestones=tc.get("milestones", ()), gamma=tc.get("gamma", 0.1),
                        ckpt_every=tc["ckpt_every"], log_every=args.log_every,
                        time_budget_min=args.time_budget_min, info=info, extra_state=extra,
-                       desc="transformer", progress=not args.no_progress)
+                       desc="transformer", progress=not args.no_progress, init_from=args.resume_from)
     if info.is_main:
         print(f"stopped at step {res['step']} ({res['stopped']})")
     return res

@@ -65,8 +65,10 @@ def restore_quantizer_state(vq: torch.nn.Module, state: dict) -> None:
 
 
 def load_vq(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict]:
-    """(VQ in eval mode, checkpoint dict with ``arch``/``mean``/``std``) from a train_vq run."""
-    st = C.load_checkpoint(Path(run_dir) / "last.pt")
+    """(VQ in eval mode, checkpoint dict with ``arch``/``mean``/``std``) from a train_vq run
+    dir (its ``last.pt``) or a checkpoint file (e.g. ``training_state/vq.pt``)."""
+    path = Path(run_dir)
+    st = C.load_checkpoint(path if path.is_file() else path / "last.pt")
     vq = build_vq(st["arch"])
     vq.load_state_dict(st["model"])
     if "quantizer_state" in st:
@@ -188,7 +190,7 @@ def main(argv: list[str] | None = None) -> dict:
                        milestones=vc.get("milestones", ()), gamma=vc.get("gamma", 0.1),
                        ckpt_every=vc["ckpt_every"], log_every=args.log_every,
                        time_budget_min=args.time_budget_min, info=info, extra_state=extra,
-                       desc="vq", progress=not args.no_progress,
+                       desc="vq", progress=not args.no_progress, init_from=args.resume_from,
                        on_resume=lambda st: restore_quantizer_state(model, st["quantizer_state"]))
     if info.is_main:
         try:
