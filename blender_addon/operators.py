@@ -148,6 +148,7 @@ class _EngineOperator:
 
     _job = None
     _timer = None
+    _running = None  # the Plan of a modal run
 
     def _fill_from_scene(self, context) -> None:
         s = settings(context)
@@ -180,7 +181,7 @@ class _EngineOperator:
         except UserError as e:
             self.report({"ERROR"}, str(e))
             return {"CANCELLED"}
-        self._plan = plan
+        self._running = plan
         self._job = jobs.Job(plan.work).start()
         wm = context.window_manager
         self._timer = wm.event_timer_add(0.1, window=context.window)
@@ -202,7 +203,7 @@ class _EngineOperator:
         if event.type == "ESC":
             job.cancel()
             self._cleanup(context)
-            self.report({"WARNING"}, f"{self._plan.label}: cancelled, nothing changed")
+            self.report({"WARNING"}, f"{self._running.label}: cancelled, nothing changed")
             return {"CANCELLED"}
         if event.type != "TIMER":
             return {"PASS_THROUGH"}
@@ -211,10 +212,10 @@ class _EngineOperator:
             context.window_manager.progress_update(int(1000 * frac))
             if context.workspace:
                 context.workspace.status_text_set(
-                    f"BAMM: {self._plan.label} {job.done}/{job.total or '?'} — Esc to cancel")
+                    f"BAMM: {self._running.label} {job.done}/{job.total or '?'} — Esc to cancel")
             return {"PASS_THROUGH"}
         self._cleanup(context)
-        return self._finish(context, self._plan, job)
+        return self._finish(context, self._running, job)
 
     def _finish(self, context, plan, job):
         if job.state == "cancelled":

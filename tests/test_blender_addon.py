@@ -510,3 +510,88 @@ def test_legacy_action_fallback_for_blender_4_2():
     assert keyframes.channels(SimpleNamespace(animation_data=None), legacy) is legacy
     assert keyframes.new_fcurve(legacy, 'pose.bones["a"].location', 2, "a") == "fc"
     assert made == [('pose.bones["a"].location', 2, "a")]
+
+
+def test_modal_ui_path_progress_apply_and_escape(addon, scene, reference_joints):
+    """Drive the modal operator's state machine (worker thread + timer events) with stand-in
+    window-manager/event objects, since headless Blender has no event loop: progress shows,
+    the result is applied on the 'main thread' when done, Esc discards it."""
+    import threading
+    import types
+
+    ops = addon.operators
+    ob = make_rig("smpl22")
+    gate = threading.Event()
+
+    class SlowEngine(ReferenceMotionEngine):
+        def generate(self, text, progress=None, **kw):
+            for i in range(5):
+                if progress(i, 5) is False:
+                    raise RuntimeError("GenerationCancelled")
+                gate.wait(5)
+            return super().generate(text, **kw)
+
+    addon.jobs.set_engine_override(SlowEngine(reference_joints[:40]))
+    log = {"progress": [], "status": [], "reports": []}
+    wm = SimpleNamespace(progress_update=log["progress"].append, progress_end=lambda: None,
+                         event_timer_remove=lambda t: None)
+    ctx = SimpleNamespace(window_manager=wm,
+                          workspace=SimpleNamespace(status_text_set=log["status"].append))
+    params = dict(prompt="a person bows", length=0.0, seed=0, variations=1, guidance=(4.0, 3.0),
+                  refine="every_other", armature=ob.name, rig_preset="AUTO", custom_map="",
+                  in_place=False, blend_frames=4, start_frame=-1)
+
+    def fake_op():
+        op = SimpleNamespace(**params, _timer="timer")
+        op.report = lambda kind, msg: log["reports"].append((set(kind), msg))
+        for name in ("_cleanup", "_finish"):
+            setattr(op, name, types.MethodType(getattr(ops._EngineOperator, name), op))
+        op._running = ops.BAMM_OT_generate.plan_fn(op, bpy.context)
+        op._job = addon.jobs.Job(op._running.work).start()
+        return op
+
+    timer, esc = SimpleNamespace(type="TIMER"), SimpleNamespace(type="ESC")
+    # 1) run to completion
+    op = fake_op()
+    assert ops._EngineOperator.modal(op, ctx, timer) == {"PASS_THROUGH"}
+    assert ob.animation_data is None  # nothing applied while the worker runs
+    gate.set()
+    op._job.join(30)
+    assert ops._EngineOperator.modal(op, ctx, timer) == {"FINISHED"}
+    assert ob.animation_data.action.name == "a person bows"
+    assert any("Esc to cancel" in (s or "") for s in log["status"]) and log["status"][-1] is None
+    # 2) Esc while running: cancelled, the scene keeps exactly what it had
+    gate.clear()
+    counts, snap = _datablock_counts(), fcurve_keys(addon, ob)
+    op = fake_op()
+    assert ops._EngineOperator.modal(op, ctx, esc) == {"CANCELLED"}
+    gate.set()
+    assert op._job.join(30) == "cancelled"
+    assert _datablock_counts() == counts and fcurve_keys(addon, ob).keys() == snap.keys()
+    assert ob.animation_data.action.name == "a person bows"
+    assert any("cancelled" in m for _, m in log["reports"])
+
+
+@pytest.mark.parametrize("fps", [25, 30, 60])
+def test_scene_frame_rates_resample_both_ways(addon, scene, fps, reference_joints):
+    """20 fps motion -> keys at the scene's fps -> read back at 20 fps: same motion."""
+    scene.render.fps = fps
+    addon.jobs.set_engine_override(ReferenceMotionEngine(reference_joints))
+    ob = make_rig("smpl22")
+    assert bpy.ops.bamm.generate(prompt="a person jumps", length=3.0) == {"FINISHED"}
+    n = int(np.floor(59 * fps / 20 + 1e-9)) + 1
+    assert tuple(ob.animation_data.action.frame_range) == (1, n)
+    from bamm_motion.operators import _read_motion
+    from bamm_motion.rig import retargeter_for
+
+    r, _ = retargeter_for(ob)
+    back, scale = _read_motion(bpy.context, ob, r, 1, n)
+    ref = reference_joints[: len(back)].astype(np.float64)
+    assert len(back) >= 59
+    # model frames that fall on a scene frame survive exactly; the others are interpolated twice
+    exact = (np.arange(len(back)) * fps) % 20 == 0
+    for a, b in ((1, 4), (4, 7), (16, 18), (18, 20)):
+        u, v = back[:, b] - back[:, a], ref[:, b] - ref[:, a]
+        cos = np.sum(u * v, -1) / np.linalg.norm(u, axis=-1) / np.linalg.norm(v, axis=-1)
+        err = np.degrees(np.arccos(np.clip(cos, -1, 1)))
+        assert err[exact].max() < 0.5 and np.median(err) < 1.0, (a, b, err.max())
