@@ -152,3 +152,10 @@ def test_archive_source_and_cli_errors(shared_dir, tmp_path, capsys):
     assert "exists" in capsys.readouterr().err and (out / "all.txt").read_text().split() == ["dataset-1_bow_happy_001"]
     assert main(["--src", str(tmp_path / "nope"), "--out", str(tmp_path / "o2"), "--captions", captions]) == 2
     assert not (tmp_path / "o2").exists()
+    # --overwrite rebuilds it, and the result is deterministic (same features, same captions)
+    before = np.load(out / "new_joint_vecs" / "dataset-1_bow_happy_001.npy")
+    texts = (out / "texts" / "dataset-1_bow_happy_001.txt").read_text()
+    assert main(["--src", str(archive), "--out", str(out), "--captions", captions, "--overwrite"]) == 0
+    np.testing.assert_array_equal(np.load(out / "new_joint_vecs" / "dataset-1_bow_happy_001.npy"), before)
+    assert (out / "texts" / "dataset-1_bow_happy_001.txt").read_text() == texts
+    assert (out / "all.txt").read_text().split() == ["Mdataset-1_bow_happy_001", "dataset-1_bow_happy_001"]
