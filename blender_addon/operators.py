@@ -533,12 +533,14 @@ class BAMM_OT_install_dependencies(bpy.types.Operator):
             self.report({"ERROR"}, "Blender's online access is disabled (Preferences › System › Network); "
                                    "enable it to download the dependencies")
             return {"CANCELLED"}
+        p = prefs(context)
+        cpu_only = bool(p and p.torch_variant == "CPU")
         if bpy.app.background:  # scripts: wait for pip
-            ok = dependencies.install(report=lambda m: self.report({"WARNING"}, m))
+            ok = dependencies.install(report=lambda m: self.report({"WARNING"}, m), cpu_only=cpu_only)
             ready, msg = dependencies.status()
             self.report({"INFO"} if ok and ready else {"ERROR"}, msg)
             return {"FINISHED"} if ok and ready else {"CANCELLED"}
-        dependencies.install_in_background()
+        dependencies.install_in_background(cpu_only=cpu_only)
         self.report({"INFO"}, "Installing dependencies in the background; the preferences show progress")
         return {"FINISHED"}
 

@@ -23,14 +23,20 @@ class BAMM_AddonPreferences(bpy.types.AddonPreferences):
         description="OpenAI CLIP ViT-B/32 file (ViT-B-32.pt), needed by models trained with CLIP "
                     "text features (the official checkpoints)")
 
+    torch_variant: EnumProperty(
+        name="Torch build", default="DEFAULT",
+        items=[("DEFAULT", "Default (PyPI)", "PyPI's torch: CUDA build on Linux/Windows, MPS on macOS"),
+               ("CPU", "CPU only", "PyTorch's CPU-only build: a much smaller download, no GPU")])
+
     def draw(self, context):
         layout = self.layout
         box = layout.box()
         ready, msg = dependencies.status()
         box.label(text=msg, icon="CHECKMARK" if ready else "ERROR")
         if not ready:
-            box.label(text="Installs: " + ", ".join(dependencies.REQUIREMENTS))
+            box.label(text="Installs: torch, scipy, safetensors, tqdm, text encoders (MiniLM, CLIP tokenizer)")
             box.label(text="Into: " + dependencies.site_packages(create=False))
+            box.prop(self, "torch_variant")
             box.operator("bamm.install_dependencies", icon="IMPORT")
         layout.prop(self, "model_folder")
         layout.prop(self, "device")

@@ -35,6 +35,8 @@ def armature_from_context(context, name: str = ""):
                         "or use Create SMPL-22 Armature")
     if ob.type != "ARMATURE":
         raise UserError(f"the active object {ob.name!r} is a {ob.type.lower()}, not an armature")
+    if ob.mode == "EDIT":
+        raise UserError(f"armature {ob.name!r} is in Edit Mode: switch to Object or Pose Mode first")
     return ob
 
 

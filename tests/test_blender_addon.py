@@ -199,8 +199,10 @@ def test_dependency_status_is_explained_not_raised(addon):
     try:
         ready, msg = dependencies.status()
         assert not ready and "bamm_no_such_module" in msg and "Install Dependencies" in msg
-        cmd = dependencies.install_command("/x/site-packages")
-        assert cmd[:4] == [sys.executable, "-m", "pip", "install"] and "numpy<2" in cmd
+        main, clip = dependencies.install_commands("/x/site-packages", cpu_only=True)
+        assert main[:4] == [sys.executable, "-m", "pip", "install"] and "numpy<2" in main
+        assert main[main.index("--target") + 1] == "/x/site-packages" and dependencies.CPU_INDEX in main
+        assert "--no-deps" in clip and "openai-clip" in clip
     finally:
         dependencies.MODULES = dependencies.MODULES[:-1]
 
