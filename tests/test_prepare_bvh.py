@@ -1,5 +1,4 @@
 """prepare_bvh on real Bandai Namco takes (extracted from the shared archive into tmp)."""
-import lzma
 import tarfile
 
 import numpy as np
@@ -159,3 +158,23 @@ def test_archive_source_and_cli_errors(shared_dir, tmp_path, capsys):
     np.testing.assert_array_equal(np.load(out / "new_joint_vecs" / "dataset-1_bow_happy_001.npy"), before)
     assert (out / "texts" / "dataset-1_bow_happy_001.txt").read_text() == texts
     assert (out / "all.txt").read_text().split() == ["Mdataset-1_bow_happy_001", "dataset-1_bow_happy_001"]
+
+
+def test_check_only_flags_a_known_mislabelled_turn(shared_dir, tmp_path):
+    """dataset-2_walk-turn-right_masculine_007 turns left (shared/README.md); the automatic check
+    must find it from the motion alone, and leave a correct turn alone."""
+    archive = shared_dir / "data" / "bandai-namco" / "bandai-namco-dataset-2-locomotion-dev.tar.xz"
+    wanted = {"dataset-2_walk-turn-right_masculine_007.bvh", "dataset-2_walk-turn-right_masculine_005.bvh"}
+    with tarfile.open(archive) as t:
+        for m in t:
+            base = m.name.rsplit("/", 1)[-1]
+            if base in wanted:
+                (tmp_path / base).write_bytes(t.extractfile(m).read())
+                wanted.discard(base)
+                if not wanted:
+                    break
+    from training.prepare_bvh import check_only
+
+    flagged = check_only(tmp_path, "bandai", progress=False, log=lambda *a: None)
+    assert list(flagged) == ["dataset-2_walk-turn-right_masculine_007"]
+    assert "to the left" in flagged["dataset-2_walk-turn-right_masculine_007"][0]

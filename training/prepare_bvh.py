@@ -334,6 +334,47 @@ def prepare(src: Path, out: Path, skeleton_map: str = "bandai", captions: Path |
     return summary
 
 
+def check_only(src: Path, skeleton_map: str = "bandai", progress: bool = True, log=print) -> dict[str, list[str]]:
+    """Measure every take of ``src`` against its *file-name* label, ignoring the map's fix list;
+    write nothing.  Returns ``{take: warnings}`` for the takes that contradict their label."""
+    smap = load_skeleton_map(skeleton_map)
+    tmp = Path(tempfile.mkdtemp(prefix="bamm-check-"))
+    flagged: dict[str, list[str]] = {}
+    try:
+        files = collect_bvh(Path(src), tmp, log)
+        if progress:
+            from tqdm import tqdm
+
+            files = tqdm(files, desc="checking", unit="take", file=sys.stderr, dynamic_ncols=True)
+        for f in files:
+            try:
+                take = parse_take_name(f.stem)
+            except ValueError:
+                continue
+            checks = smap.get("turn_checks", {}), smap.get("wrist_checks", {})
+            if take.content not in checks[0] and take.content not in checks[1]:
+                continue
+            try:
+                joints, fps = load_take_joints(f, smap)
+                joints20 = resample_positions(joints, fps, FPS, method="cubic")
+                if len(joints20) < 3:
+                    continue
+                _, stored = process_joints(joints20)
+            except Exception as e:  # noqa: BLE001 - report, keep going
+                flagged[f.stem] = [f"failed: {type(e).__name__}: {e}"]
+                continue
+            warn = check_take(stored, take.content, smap)
+            if warn:
+                flagged[f.stem] = warn
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    log(f"{len(flagged)} takes contradict their labels:")
+    for n, ws in sorted(flagged.items()):
+        for w in ws:
+            log(f"  {n}: {w}")
+    return flagged
+
+
 def _print_summary(s: dict, out: Path, log=print) -> None:
     log(f"\nprepared {s['takes_prepared']} of {s['takes_found']} takes -> {s['motions_written']} motions "
         f"({'with' if s['mirrored'] else 'without'} mirrors) in {out}")
@@ -355,7 +396,7 @@ def _print_summary(s: dict, out: Path, log=print) -> None:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m training.prepare_bvh", description=__doc__.split("\n\n")[0])
     p.add_argument("--src", required=True, type=Path, help="folder of .bvh takes, an archive, or a folder of archives")
-    p.add_argument("--out", required=True, type=Path, help="dataset folder to create (HumanML3D layout)")
+    p.add_argument("--out", type=Path, help="dataset folder to create (HumanML3D layout)")
     p.add_argument("--skeleton-map", default="bandai", help="map name in training/skeleton_maps/ or a JSON path")
     p.add_argument("--captions", type=Path, default=None, help="caption scheme (default: captions.json next to --src)")
     p.add_argument("--min-seconds", type=float, default=1.0, help="skip takes shorter than this (default 1.0)")
@@ -367,7 +408,19 @@ def main(argv: list[str] | None = None) -> int:
                    help="skip takes whose turn angle / raised wrist contradicts the label (default: warn)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
     p.add_argument("--limit", type=int, default=None, help="only the first N takes (for a quick look)")
+    p.add_argument("--check-only", action="store_true",
+                   help="only measure turn angles / raised wrists against the file-name labels "
+                        "(ignoring the map's fix list) and list contradictions; write nothing")
     args = p.parse_args(argv)
+    if args.check_only:
+        try:
+            check_only(args.src, args.skeleton_map)
+        except (FileNotFoundError, ValueError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        return 0
+    if args.out is None:
+        p.error("--out is required (unless --check-only)")
     try:
         fr = tuple(float(x) for x in args.split.split(","))
         if len(fr) != 3 or abs(sum(fr) - 1) > 1e-6 or min(fr) < 0:
