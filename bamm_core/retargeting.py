@@ -292,8 +292,8 @@ class Retargeter:
                             for j in self.joints if self._has_primary(j)}
         self.leg_length = _leg_length(self.rest_joints)
         up = self.axes[:, 2]
-        feet = [j for j in (7, 8, 10, 11) if j in self.map] + [7, 8]
-        self.rest_foot_height = float(np.min(self.rest_joints[feet] @ up))
+        # ground level: the lowest foot joint at rest (toes without bones: the foot bone's tail)
+        self.rest_foot_height = float(np.min(self.rest_joints[[7, 8, 10, 11]] @ up))
         # bones written: every mapped bone (rotation); location on the root's bone only
         self.bone_names = [rest.names[self.map[j]] for j in self.joints]
 

@@ -65,14 +65,15 @@ class RigPreset:
         return bone.lower()
 
     def match(self, bone_names) -> dict[str, str]:
-        """{joint name: bone name} for the joints whose bone this rig has (each bone once)."""
+        """{joint name: bone name} for the joints whose bone this rig has (each bone used once,
+        joints tried in the preset's order, each joint's alternatives in order)."""
         lookup: dict[str, str] = {}
         for b in bone_names:
             lookup.setdefault(self._key(b), b)
         out: dict[str, str] = {}
         used: set[str] = set()
-        for joint in JOINT_NAMES:
-            for cand in self.joints.get(joint, ()):
+        for joint, cands in self.joints.items():  # file order: a preset can match specific joints first
+            for cand in cands:
                 b = lookup.get(self._key(cand))
                 if b is not None and b not in used:
                     out[joint] = b

@@ -361,11 +361,12 @@ class BAMM_OT_inpaint(_EngineOperator, bpy.types.Operator):
         s20 = max(int(np.floor((f0 - a0) * MODEL_FPS / fps)), 0)
         e20 = min(int(np.ceil((f1 - a0) * MODEL_FPS / fps)) + 1, t20)
         seed, ob_name, action_name, ramp = self.seed, ob.name, action.name, self.blend_frames
+        cfg = float(self.guidance[0])
 
         def work(progress):
             eng = get_engine()
             m = eng.motion_from_joints(joints20)
-            m2 = eng.inpaint(m, start=s20, end=e20, text=text, seed=seed, progress=progress)
+            m2 = eng.inpaint(m, start=s20, end=e20, text=text, seed=seed, cfg=cfg, progress=progress)
             new = np.asarray(m2.joints)
             keep = np.ones(len(new), bool)
             keep[s20:e20] = False
@@ -414,11 +415,13 @@ class BAMM_OT_outpaint(_EngineOperator, bpy.types.Operator):
         nb = int(round(self.seconds_before * MODEL_FPS))
         na = int(round(self.seconds_after * MODEL_FPS))
         seed, ob_name, action_name, ramp = self.seed, ob.name, action.name, self.blend_frames
+        cfg = float(self.guidance[0])
 
         def work(progress):
             eng = get_engine()
             m = eng.motion_from_joints(joints20)
-            m2 = eng.outpaint(m, extend_after=na, extend_before=nb, text=text, seed=seed, progress=progress)
+            m2 = eng.outpaint(m, extend_after=na, extend_before=nb, text=text, seed=seed, cfg=cfg,
+                              progress=progress)
             new = np.asarray(m2.joints)
             t20 = len(joints20)
             keep = np.zeros(len(new), bool)

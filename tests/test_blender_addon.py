@@ -597,3 +597,23 @@ def test_scene_frame_rates_resample_both_ways(addon, scene, fps, reference_joint
         cos = np.sum(u * v, -1) / np.linalg.norm(u, axis=-1) / np.linalg.norm(v, axis=-1)
         err = np.degrees(np.arccos(np.clip(cos, -1, 1)))
         assert err[exact].max() < 0.5 and np.median(err) < 1.0, (a, b, err.max())
+
+
+def test_custom_json_map_and_wrong_preset(addon, scene, tmp_path, reference_joints):
+    addon.jobs.set_engine_override(ReferenceMotionEngine(reference_joints[:40]))
+    bones = rp.template_rest_pose("smpl22", arms="A", roll="random", seed=11)
+    rename = {b["name"]: f"Bone_{i:02d}" for i, b in enumerate(bones)}
+    for b in bones:
+        b["name"], b["parent"] = rename[b["name"]], b["parent"] and rename[b["parent"]]
+    ob = build_armature("Custom", bones)
+    path = tmp_path / "custom_rig.json"
+    path.write_text(__import__("json").dumps({"name": "my rig", "joints": rename}))
+    with pytest.raises(RuntimeError, match="no recognisable bones"):
+        bpy.ops.bamm.generate(prompt="a person waves")
+    assert bpy.ops.bamm.generate(prompt="a person waves", rig_preset="CUSTOM",
+                                 custom_map=str(path)) == {"FINISHED"}
+    assert len(fcurve_keys(addon, ob)) == 22 * 4 + 3
+    smpl = make_rig("smpl22")
+    with pytest.raises(RuntimeError, match="lacks bones for"):
+        bpy.ops.bamm.generate(prompt="a person waves", rig_preset="ue5_mannequin")
+    assert smpl.animation_data is None

@@ -237,3 +237,15 @@ def test_blend_weights_fade_in_and_out():
     q1 = np.tile([0.0, 0, 0, 1.0], (21, 1))
     q = rt.nlerp(q0, -q1, w)  # sign of q1 must not matter
     assert np.allclose(q[0], q0[0]) and np.allclose(np.abs(q[10]), q1[0])
+
+
+def test_ue5_and_ue4_spines_both_match():
+    ue = rp.get_preset("ue5_mannequin")
+    common = ["root", "pelvis", "thigh_l", "thigh_r", "calf_l", "calf_r", "foot_l", "foot_r", "neck_01",
+              "head", "clavicle_l", "clavicle_r", "upperarm_l", "upperarm_r", "lowerarm_l", "lowerarm_r",
+              "hand_l", "hand_r", "upperarm_twist_01_l"]
+    m5 = ue.match(common + ["spine_01", "spine_02", "spine_03", "spine_04", "spine_05"])
+    assert (m5["spine1"], m5["spine2"], m5["spine3"]) == ("spine_01", "spine_03", "spine_05")
+    m4 = ue.match(common + ["spine_01", "spine_02", "spine_03"])
+    assert (m4["spine1"], m4["spine2"], m4["spine3"]) == ("spine_01", "spine_02", "spine_03")
+    assert "upperarm_twist_01_l" not in m5.values()
