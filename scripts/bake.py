@@ -308,7 +308,7 @@ def enable_addon(model: str | None, device: str | None) -> None:
 
     if str(REPO) not in sys.path:
         sys.path.insert(0, str(REPO))
-    if not hasattr(bpy.ops, "bamm") or not hasattr(bpy.ops.bamm, "generate") or not _op_exists("generate"):
+    if not _op_exists("generate"):
         mod = addon_utils.enable("blender_addon", default_set=True, handle_error=None)
         if mod is None or not _op_exists("generate"):
             raise RuntimeError(
@@ -317,8 +317,8 @@ def enable_addon(model: str | None, device: str | None) -> None:
             )
     prefs = _addon_prefs()
     if prefs is not None:
-        _set_first(prefs, ("model_dir", "model_path", "model_folder", "model"), model, required=False)
-        _set_first(prefs, ("device",), device, required=False)
+        _set_first(prefs, ("model_folder",), str(Path(model).resolve()) if model else None)
+        _set_first(prefs, ("device",), device)
     elif model is not None:
         raise RuntimeError("the add-on has no preferences to take --model")
 
@@ -357,19 +357,6 @@ def _set_first(target: Any, names: Sequence[str], value: Any, required: bool = T
             return n
     if required:
         raise JobFailed(f"add-on setting missing: none of {list(names)}")
-    return None
-
-
-def _op_props(opname: str) -> dict[str, Any]:
-    bpy = _bpy()
-    rna = getattr(bpy.ops.bamm, opname).get_rna_type()
-    return {p.identifier: p for p in rna.properties if p.identifier != "rna_type"}
-
-
-def _pick(props: dict[str, Any], *names: str) -> str | None:
-    for n in names:
-        if n in props:
-            return n
     return None
 
 
@@ -465,49 +452,25 @@ def run_job(job: Job) -> str:
 
 
 def _do_generate(job: Job, arm, scene):
-    props = _op_props("generate")
-    kw: dict[str, Any] = {}
-    kw[_pick(props, "prompt", "text") or "prompt"] = job.prompt
+    kw: dict[str, Any] = {
+        "prompt": job.prompt,
+        "armature": arm.name,
+        "length": job.seconds if job.seconds is not None else 0.0,  # 0 = predicted
+        "variations": 1,
+        "start_frame": job.start_frame if job.start_frame is not None else -1,  # -1 = scene start
+    }
     if job.seed is not None:
-        name = _pick(props, "seed")
-        if name is None:
-            raise JobFailed("bpy.ops.bamm.generate has no 'seed' parameter")
-        kw[name] = job.seed
-    mode = _pick(props, "length_mode")
-    if job.seconds is not None:
-        sec = _pick(props, "seconds", "length_seconds", "duration", "length")
-        if sec is None:
-            raise JobFailed("bpy.ops.bamm.generate has no length parameter")
-        kw[sec] = job.seconds
-        if mode is not None:
-            kw[mode] = _enum_like(props[mode], ("SECONDS", "FIXED", "SET"))
-    elif mode is not None:
-        kw[mode] = _enum_like(props[mode], ("PREDICTED", "AUTO"))
-    start_name = _pick(props, "start_frame", "frame_start")
-    restore_frame = scene.frame_current
-    if job.start_frame is not None:
-        if start_name is not None:
-            kw[start_name] = job.start_frame
-        else:  # the operator starts at the current frame
-            scene.frame_set(job.start_frame)
-    name_prop = _pick(props, "action_name", "action")
-    if job.action is not None and name_prop is not None:
-        kw[name_prop] = job.action
+        kw["seed"] = job.seed
     before = set(bpy_data().actions)
-    try:
-        _run_op("generate", **kw)
-    finally:
-        scene.frame_set(restore_frame)
+    _run_op("generate", **kw)
     action = _current_action(arm)
     if action is None or action in before:
-        new = [a for a in bpy_data().actions if a not in before]
-        if not new:
-            raise JobFailed("bpy.ops.bamm.generate made no new action")
-        action = new[0]
+        raise JobFailed("bpy.ops.bamm.generate made no new action")
     if job.action is not None and action.name != job.action:
         action.name = job.action
         if action.name != job.action:  # Blender appended .001: the name was taken
-            print(f"warning: {job.label}: action name {job.action!r} was taken; using {action.name!r}", file=sys.stderr)
+            print(f"warning: {job.label}: action name {job.action!r} was taken; using {action.name!r}",
+                  file=sys.stderr)
     return action
 
 
@@ -523,34 +486,12 @@ def _do_inpaint(job: Job, arm, scene):
     action = _current_action(arm)
     if action is None:
         raise JobFailed(f"armature {arm.name!r} has no action to inpaint")
-    props = _op_props("inpaint")
-    s_name = _pick(props, "frame_start", "start_frame", "start")
-    e_name = _pick(props, "frame_end", "end_frame", "end")
     for start, end in job.inpaint:
-        kw: dict[str, Any] = {_pick(props, "prompt", "text") or "prompt": job.prompt}
-        if job.seed is not None and "seed" in props:
+        kw: dict[str, Any] = {"prompt": job.prompt, "armature": arm.name, "frame_start": start, "frame_end": end}
+        if job.seed is not None:
             kw["seed"] = job.seed
-        saved = (scene.use_preview_range, scene.frame_preview_start, scene.frame_preview_end)
-        if s_name and e_name:
-            kw[s_name], kw[e_name] = start, end
-            if "use_range" in props:
-                kw["use_range"] = True
-        else:  # the operator reads the scene's preview range
-            scene.use_preview_range = True
-            scene.frame_preview_start, scene.frame_preview_end = start, end
-        try:
-            _run_op("inpaint", **kw)
-        finally:
-            scene.use_preview_range, scene.frame_preview_start, scene.frame_preview_end = saved
+        _run_op("inpaint", **kw)
     return _current_action(arm)
-
-
-def _enum_like(prop, wanted: Sequence[str]) -> str:
-    ids = [it.identifier for it in prop.enum_items]
-    for w in wanted:
-        if w in ids:
-            return w
-    raise JobFailed(f"operator parameter {prop.identifier!r} has none of {list(wanted)} (has {ids})")
 
 
 def bpy_data():

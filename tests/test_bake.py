@@ -102,3 +102,134 @@ def test_atomic_path_removes_the_temporary_file(tmp_path):
     with bake.atomic_path(target) as tmp:
         Path(tmp).write_bytes(b"new")
     assert target.read_bytes() == b"new" and [p.name for p in tmp_path.iterdir()] == ["scene.blend"]
+
+
+# --------------------------------------------------------------------------- headless Blender
+
+HAS_BPY = importlib.util.find_spec("bpy") is not None
+
+
+def run_bpy(code: str, timeout: int = 120) -> dict:
+    """Run ``code`` in a fresh Python with bpy; it must print one JSON line starting with '@@'."""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout,
+                       env=dict(os.environ, PYTHONPATH=str(REPO)))
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    line = [ln for ln in r.stdout.splitlines() if ln.startswith("@@")][-1]
+    return json.loads(line[2:])
+
+
+def bake_cli(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(REPO / "scripts" / "bake.py"), *args, "-q"], capture_output=True,
+                          text=True, timeout=timeout)
+
+
+SCENE_CODE = """
+import sys, bpy, json
+sys.path.insert(0, {scripts!r})
+import bake
+bpy.ops.wm.read_homefile(use_empty=True)
+bake.enable_addon(None, None)
+bpy.ops.bamm.create_armature(name="Hero")
+bpy.ops.bamm.create_armature(name="Villain")
+bpy.data.objects["Villain"].location.x = 1.5
+bpy.ops.wm.save_as_mainfile(filepath={path!r})
+print("@@" + json.dumps([o.name for o in bpy.data.objects]))
+"""
+
+INSPECT_CODE = """
+import bpy, json
+bpy.ops.wm.open_mainfile(filepath={path!r})
+out = {{"actions": {{}}, "objects": {{}}}}
+for a in bpy.data.actions:
+    curves = [fc for layer in a.layers for strip in layer.strips for bag in strip.channelbags for fc in bag.fcurves]
+    bones = sorted({{fc.data_path.split('"')[1] for fc in curves if fc.data_path.startswith("pose.bones")}})
+    out["actions"][a.name] = {{"range": list(a.frame_range), "bones": len(bones),
+                              "keys": sum(len(fc.keyframe_points) for fc in curves)}}
+for o in bpy.data.objects:
+    ad = o.animation_data
+    out["objects"][o.name] = {{"type": o.type, "action": ad.action.name if ad and ad.action else None,
+                              "nla": sorted(s.action.name for t in (ad.nla_tracks if ad else []) for s in t.strips)}}
+for path in {imports!r}:
+    before = set(bpy.data.objects)
+    if path.endswith(".fbx"):
+        bpy.ops.import_scene.fbx(filepath=path)
+    else:
+        bpy.ops.import_anim.bvh(filepath=path)
+    new = [o for o in bpy.data.objects if o not in before and o.type == "ARMATURE"]
+    act = new[0].animation_data.action if new and new[0].animation_data else None
+    out[path] = {{"armatures": len(new), "bones": len(new[0].data.bones) if new else 0,
+                 "range": list(act.frame_range) if act else None}}
+print("@@" + json.dumps(out))
+"""
+
+
+@pytest.fixture(scope="module")
+def two_armature_blend(tmp_path_factory) -> Path:
+    """A .blend with two SMPL-22 armatures, Hero and Villain, made by the add-on's operator."""
+    if not HAS_BPY:
+        pytest.skip("bpy not installed")
+    path = tmp_path_factory.mktemp("scene") / "scene.blend"
+    names = run_bpy(SCENE_CODE.format(scripts=str(REPO / "scripts"), path=str(path)))
+    assert names == ["Hero", "Villain"]
+    return path
+
+
+@pytest.mark.blender
+@pytest.mark.skipif(not HAS_BPY, reason="bpy not installed")
+def test_three_job_batch_makes_named_actions_and_exports(tmp_path, two_armature_blend, tiny_model_dir):
+    jobs = write_json(tmp_path / "jobs.json", [
+        {"prompt": "a person walks forward", "armature": "Hero", "seconds": 3, "seed": 1, "action": "walk",
+         "export": "walk.fbx"},
+        {"prompt": "a person jumps", "armature": "Villain", "seconds": 2, "seed": 2, "action": "jump",
+         "export": "jump.bvh"},
+        {"prompt": "a person waves", "armature": "Hero", "seconds": 2, "seed": 3, "start_frame": 10,
+         "action": "wave"},
+    ])
+    original = two_armature_blend.read_bytes()
+    r = bake_cli("--blend", str(two_armature_blend), "--jobs", str(jobs), "--out", str(tmp_path / "baked.blend"),
+                 "--model", str(tiny_model_dir))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "3/3 jobs done" in r.stdout
+    assert two_armature_blend.read_bytes() == original  # --out: the input is not touched
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["baked.blend", "jobs.json", "jump.bvh", "walk.fbx"]
+
+    fbx, bvh = str(tmp_path / "walk.fbx"), str(tmp_path / "jump.bvh")
+    info = run_bpy(INSPECT_CODE.format(path=str(tmp_path / "baked.blend"), imports=[fbx, bvh]))
+    acts = info["actions"]
+    assert {"walk", "jump", "wave"} <= set(acts)
+    for name in ("walk", "jump", "wave"):
+        assert acts[name]["bones"] == 22 and acts[name]["keys"] > 0, acts[name]
+    fps = 24  # the scene's frame rate
+    assert acts["walk"]["range"][1] - acts["walk"]["range"][0] == pytest.approx(3 * fps, abs=2)
+    assert acts["wave"]["range"][0] == 10
+    assert info["objects"]["Hero"]["action"] == "wave" and "walk" in info["objects"]["Hero"]["nla"]
+    assert info["objects"]["Villain"]["action"] == "jump"
+    # the exports hold only that armature, over the action's frames
+    assert info[fbx]["armatures"] == 1 and info[fbx]["bones"] >= 22
+    assert info[fbx]["range"][1] - info[fbx]["range"][0] == pytest.approx(3 * fps, abs=2)
+    assert info[bvh]["armatures"] == 1 and info[bvh]["bones"] == 22
+    assert info[bvh]["range"][1] - info[bvh]["range"][0] == pytest.approx(2 * fps, abs=2)
+
+
+@pytest.mark.blender
+@pytest.mark.skipif(not HAS_BPY, reason="bpy not installed")
+def test_a_bad_job_fails_alone_and_the_exit_code_says_so(tmp_path, two_armature_blend, tiny_model_dir):
+    blend = tmp_path / "scene.blend"
+    blend.write_bytes(two_armature_blend.read_bytes())
+    jobs = write_json(tmp_path / "jobs.json", [
+        {"prompt": "a person walks forward", "armature": "Hero", "seconds": 2, "seed": 1, "action": "walk"},
+        {"prompt": "a person spins", "armature": "Villain", "inpaint": [[10, 30]], "export": "spin.fbx"},  # no action
+        {"prompt": "a person kicks", "armature": "Ghost", "seconds": 2},  # no such armature
+        {"prompt": "a person jumps", "armature": "Villain", "seconds": 2, "seed": 2, "action": "jump",
+         "export": "jump.fbx"},
+    ])
+    r = bake_cli("--blend", str(blend), "--jobs", str(jobs), "--model", str(tiny_model_dir))  # saved in place
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "2/4 jobs done, 2 failed" in r.stdout and "Traceback" not in r.stderr
+    lines = r.stdout.splitlines()
+    assert any("FAILED job 1" in ln and "no action" in ln for ln in lines), r.stdout
+    assert any("FAILED job 2" in ln and "'Ghost' not found" in ln for ln in lines), r.stdout
+    assert any(ln.strip().startswith("ok") and "job 3" in ln for ln in lines)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["jobs.json", "jump.fbx", "scene.blend"]  # no temp files
+    info = run_bpy(INSPECT_CODE.format(path=str(blend), imports=[]))
+    assert {"walk", "jump"} <= set(info["actions"]) and len(info["actions"]) == 2
