@@ -27,7 +27,8 @@ def channels(ob, action):
         ad = ob.animation_data
         slot = ad.action_slot if ad and ad.action == action else None
         if slot is None:
-            slot = next((s for s in action.slots if s.target_id_type == "OBJECT"), None)
+            slot = next((s for s in action.slots
+                         if getattr(s, "target_id_type", getattr(s, "id_root", "OBJECT")) == "OBJECT"), None)
             if slot is None:
                 slot = action.slots.new(id_type="OBJECT", name=ob.name)
             if ad and ad.action == action:
@@ -45,7 +46,13 @@ def new_fcurve(container, data_path: str, index: int, group: str):
     if fc is not None:
         return fc
     if hasattr(container, "slot"):  # channelbag
-        return container.fcurves.new(data_path, index=index, group_name=group)
+        try:
+            return container.fcurves.new(data_path, index=index, group_name=group)
+        except TypeError:  # 4.4: no group_name argument yet
+            fc = container.fcurves.new(data_path, index=index)
+            grp = container.groups.get(group) or container.groups.new(group)
+            fc.group = grp
+            return fc
     return container.fcurves.new(data_path, index=index, action_group=group)
 
 
