@@ -20,6 +20,15 @@ from bamm_core.text_encoders import TextEncoderError
 from bamm_core.tokenizer import RVQVAE
 from bamm_core.transformer import BAMMTransformer
 
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny tensors: one intra-op thread is fastest (and robust on a busy machine)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
 TOL = 1e-4
 
 
@@ -28,7 +37,6 @@ def dump(shared_dir):
     d = shared_dir / "reference" / "official" / "dump-small-seed0"
     if not d.is_dir():
         pytest.skip(f"{d} missing")
-    torch.set_num_threads(2)
     load = lambda name: torch.load(d / name, map_location="cpu", weights_only=True)  # noqa: E731
     manifest = json.loads((d / "manifest.json").read_text())
     return {"dir": d, "in": load("inputs.pt"), "out": load("outputs.pt"), "manifest": manifest}

@@ -1,0 +1,159 @@
+"""Engine public API on the tiny random model."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from bamm_core import Engine, Motion
+from bamm_core import checkpoints as ckpt
+from bamm_core.engine import GenerationCancelled
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny tensors: one intra-op thread is fastest (and robust on a busy machine)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def eng(tiny_model_dir):
+    return Engine.from_pretrained(tiny_model_dir)
+
+
+def test_generate_fixed_length_shapes_and_dtypes(eng):
+    m = eng.generate("a person walks forward", length=50, seed=0)
+    assert isinstance(m, Motion) and eng.fps == 20 and m.fps == 20
+    assert m.joints.shape == (50, 22, 3) and m.joints.dtype == np.float32
+    assert m.features.shape == (50, 263) and m.features.dtype == np.float32
+    assert m.tokens.shape == (13, 6) and m.tokens.dtype == np.int64
+    assert np.isfinite(m.joints).all()
+    np.testing.assert_allclose(m.joints[0, 0, [0, 2]], 0.0, atol=1e-6)  # starts at the origin
+    m196 = eng.generate("a person walks forward", length=196, seed=0)
+    assert m196.joints.shape == (196, 22, 3) and m196.tokens.shape == (49, 6)
+
+
+def test_predicted_length_is_a_multiple_of_four(eng):
+    m = eng.generate("a person runs", seed=3)
+    assert m.joints.shape[0] == 4 * m.tokens.shape[0] and 4 <= m.joints.shape[0] <= 196
+
+
+def test_seed_reproducibility_and_no_global_rng_use(eng):
+    state = torch.get_rng_state()
+    a = eng.generate("a person jumps", length=80, seed=11)
+    b = eng.generate("a person jumps", length=80, seed=11)
+    assert torch.equal(state, torch.get_rng_state())
+    assert np.array_equal(a.joints, b.joints) and np.array_equal(a.tokens, b.tokens)
+    c = eng.generate("a person jumps", length=80, seed=12)
+    assert not np.array_equal(a.tokens, c.tokens)
+    for refine in ("low_confidence", "confidence_below", "suffix", "none", "official"):
+        x = eng.generate("a person jumps", length=80, seed=11, refine=refine)
+        y = eng.generate("a person jumps", length=80, seed=11, refine=refine)
+        assert np.array_equal(x.joints, y.joints), refine
+
+
+def test_num_samples_returns_distinct_variations(eng):
+    ms = eng.generate("a person waves", length=40, seed=0, num_samples=3)
+    assert isinstance(ms, list) and len(ms) == 3
+    assert len({m.tokens.tobytes() for m in ms}) == 3
+    single = eng.generate("a person waves", length=40, seed=0)
+    assert isinstance(single, Motion)
+
+
+def test_text_embedding_equals_text_and_allows_blending(eng):
+    emb = eng.encode_text(["a person walks forward"])
+    a = eng.generate("a person walks forward", length=40, seed=5)
+    b = eng.generate(text_embedding=emb[0], length=40, seed=5)
+    assert np.array_equal(a.joints, b.joints)
+    both = eng.encode_text(["walk", "jump"])
+    blend = eng.generate(text_embedding=0.5 * both[0] + 0.5 * both[1], length=40, seed=5)
+    assert blend.joints.shape == (40, 22, 3)
+
+
+def test_cfg_temperature_top_k_options(eng):
+    g = eng.generate("a person sits", length=40, seed=0, temperature=0)
+    h = eng.generate("a person sits", length=40, seed=99, temperature=0)
+    assert np.array_equal(g.tokens[:, 0], h.tokens[:, 0])  # argmax: seed-independent layer 0
+    k1 = eng.generate("a person sits", length=40, seed=1, top_k=1, refine="none")
+    assert np.array_equal(k1.tokens[:, 0], eng.generate("a person sits", length=40, seed=2,
+                                                        top_k=1, refine="none").tokens[:, 0])
+    c = eng.generate("a person sits", length=40, seed=0, cfg=(1.0, 1.0), residual_cfg=1.0,
+                     refine_rounds=2)
+    assert c.joints.shape == (40, 22, 3)
+
+
+def test_progress_and_cancel(eng):
+    calls = []
+    eng.generate("a person walks", length=60, seed=0, progress=lambda d, t: calls.append((d, t)))
+    assert calls and calls[-1][0] == calls[-1][1]
+    assert all(d1 <= d2 for (d1, _), (d2, _) in zip(calls, calls[1:]))
+    with pytest.raises(GenerationCancelled):
+        eng.generate("a person walks", seed=0, progress=lambda d, t: d < 3)
+    m = eng.generate("a person walks", length=60, seed=0, progress=lambda d, t: None)
+    assert m.joints.shape[0] == 60
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(length=0), "length"), (dict(length=197), "length"), (dict(length=3.5), "length"),
+    (dict(num_samples=0), "num_samples"), (dict(refine="best"), "refine"),
+    (dict(temperature=-1), "temperature"), (dict(top_k=0), "top_k"),
+    (dict(text_embedding=np.zeros(7)), "text_embedding"),
+])
+def test_bad_arguments_raise_clear_errors(eng, kwargs, match):
+    text = None if "text_embedding" in kwargs else "a person walks"
+    with pytest.raises(ValueError, match=match):
+        eng.generate(text, **kwargs)
+
+
+def test_text_and_embedding_together_is_an_error(eng):
+    with pytest.raises(ValueError, match="either"):
+        eng.generate("walk", text_embedding=np.zeros(32, np.float32))
+
+
+def test_info(eng):
+    info = eng.info()
+    assert info["fps"] == 20 and info["text_encoder"] == "hash" and info["text_dim"] == 32
+    assert info["name"] == "random-tiny-seed0" and "license" in info
+    assert info["sizes"]["transformer"]["num_layers"] == 1
+    assert info["parameters"]["tokenizer"] > 0
+
+
+def test_default_model_missing_names_the_path():
+    if ckpt.is_model_dir(ckpt.DEFAULT_MODEL_DIR):
+        pytest.skip("a default model is bundled")
+    with pytest.raises(ckpt.CheckpointError, match="models/default"):
+        Engine.from_pretrained(None)
+    with pytest.raises(ckpt.CheckpointError, match="not found"):
+        Engine.from_pretrained("/nonexistent/model")
+
+
+def test_model_dir_roundtrip_and_size(tiny_model_dir, tmp_path, eng):
+    total = sum(f.stat().st_size for f in tiny_model_dir.iterdir())
+    assert total < 700_000
+    loaded = ckpt.load_model_dir(tiny_model_dir)
+    again = ckpt.save_model_dir(tmp_path / "copy", loaded.vq, loaded.transformer,
+                                loaded.residual, loaded.mean, loaded.std, loaded.config)
+    eng2 = Engine.from_pretrained(again)
+    a = eng.generate("a person walks", length=40, seed=0)
+    b = eng2.generate("a person walks", length=40, seed=0)
+    assert np.array_equal(a.joints, b.joints)
+    with pytest.raises(ckpt.CheckpointError, match="mean/std"):
+        ckpt.save_model_dir(tmp_path / "bad", loaded.vq, loaded.transformer, loaded.residual,
+                            loaded.mean[:10], loaded.std, loaded.config)
+
+
+def test_motion_from_real_joints(eng, shared_dir):
+    joints = np.load(shared_dir / "reference" / "humanml3d" / "new_joints_012314.npy")
+    m = eng.motion_from_joints(joints)
+    assert m.tokens.shape == (joints.shape[0] // 4, 6)
+    assert m.features.shape == (joints.shape[0], 263)
+    assert np.array_equal(m.joints, joints.astype(np.float32))
+    with pytest.raises(ValueError, match="shape"):
+        eng.motion_from_joints(joints[:, :21])
+    bad = joints.copy()
+    bad[3, 4, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        eng.motion_from_joints(bad)
