@@ -25,6 +25,7 @@ import contextlib
 import math
 import os
 import random
+import shutil
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -120,6 +121,8 @@ def check_output_path(path: str) -> Path:
         raise UserError(f"output folder {str(parent)!r} does not exist (for {path!r})")
     if p.is_dir():
         raise UserError(f"output path {path!r} is a folder")
+    if ext == ".mp4" and shutil.which("ffmpeg") is None:
+        raise UserError(f"writing {path!r} needs ffmpeg on the PATH (not found); write a .gif instead")
     return p
 
 

@@ -23,6 +23,7 @@ def _has(module: str) -> bool:
         return False
 
 
+HAS_BPY = __import__("importlib.util").util.find_spec("bpy") is not None
 needs_engine = pytest.mark.skipif(not _has("bamm_core.engine"), reason="bamm_core.engine not there yet")
 
 
@@ -111,13 +112,20 @@ def test_bandai_bvh_is_read_as_smpl22_joints(bandai_bvh):
         cli.read_motion(bandai_bvh.parent / "renamed.bvh")
 
 
-def test_gif_preview(tmp_path, real_joints):
+def test_preview_command_writes_a_gif(tmp_path, real_joints, capsys):
     pytest.importorskip("bamm_core.preview")
     PIL = pytest.importorskip("PIL.Image")
-    res = cli.Result(real_joints[:40], None, None, "walk", 0)
-    cli.write_output(res, tmp_path / "m.gif")
+    np.save(tmp_path / "m.npy", real_joints[:30])
+    code, _, err = run_main(["preview", tmp_path / "m.npy", "--out", tmp_path / "m.gif", "-q"], capsys)
+    assert code == 0, err
     with PIL.open(tmp_path / "m.gif") as im:
-        assert im.format == "GIF" and im.n_frames >= 10
+        assert im.format == "GIF" and im.n_frames == 30
+
+
+@pytest.mark.skipif(__import__("shutil").which("ffmpeg") is not None, reason="ffmpeg is installed here")
+def test_mp4_without_ffmpeg_is_a_user_error(tmp_path, capsys):
+    code, _, err = run_main(["generate", "walk", "--out", tmp_path / "w.mp4"], capsys)
+    assert code == 1 and "ffmpeg" in err and len(err.strip().splitlines()) == 1
 
 
 def test_atomic_write_leaves_old_file_on_failure(tmp_path):
@@ -281,3 +289,42 @@ def test_edit_a_bandai_bvh(tmp_path, tiny_model_dir, bandai_bvh, capsys):
     assert out.shape == src.shape
     assert np.array_equal(out[:20], src[:20]) and np.array_equal(out[end:], src[end:])
     assert cli.read_motion(tmp_path / "e.bvh").shape == src.shape
+
+
+BLENDER_BVH_CODE = """
+import bpy, json
+bpy.ops.wm.read_homefile(use_empty=True)
+bpy.context.scene.render.fps = 20
+bpy.ops.import_anim.bvh(filepath={path!r}, update_scene_fps=True, update_scene_duration=True)
+ob = [o for o in bpy.data.objects if o.type == "ARMATURE"][0]
+names = {names!r}
+out = {{"bones": len(ob.data.bones), "frames": [], "range": list(ob.animation_data.action.frame_range)}}
+for f in (1, 10, 30):
+    bpy.context.scene.frame_set(f)
+    out["frames"].append([list(ob.matrix_world @ ob.pose.bones[n].head) for n in names])
+print("@@" + json.dumps(out))
+"""
+
+
+@pytest.mark.blender
+@pytest.mark.skipif(not HAS_BPY, reason="bpy (Blender as a module) not installed")
+def test_bvh_output_imports_into_blender(tmp_path, real_joints):
+    """Our SMPL-22 BVH through Blender's own importer lands on the same joint positions."""
+    pytest.importorskip("bamm_core.bvh")
+    import json
+
+    from bamm_core.bvh import SMPL22_BVH_NAMES, SMPL22_BVH_TO_T2M
+
+    joints = real_joints[:40]
+    cli.write_output(cli.Result(joints, None, None, "walk", 0), tmp_path / "walk.bvh")
+    code = BLENDER_BVH_CODE.format(path=str(tmp_path / "walk.bvh"), names=list(SMPL22_BVH_NAMES))
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    info = json.loads([ln for ln in r.stdout.splitlines() if ln.startswith("@@")][-1][2:])
+    assert info["bones"] == 22 and info["range"][1] - info["range"][0] == pytest.approx(39, abs=1)
+    # Blender's importer (defaults: forward -Z, up Y) turns our Y-up (x, y, z) into Z-up (x, -z, y)
+    for f, pos in zip((1, 10, 30), info["frames"]):
+        blender = np.asarray(pos)
+        ours = np.stack([blender[:, 0], blender[:, 2], -blender[:, 1]], axis=-1)
+        want = joints[f - 1][list(SMPL22_BVH_TO_T2M)]
+        assert np.abs(ours - want).max() < 0.02, (f, np.abs(ours - want).max())
