@@ -112,8 +112,11 @@ def quats_to_mode(q: np.ndarray, mode: str, reference: np.ndarray | None = None)
     if mode not in EULER_MODES:
         return q
     rot = submodule("rotations")
-    # Blender "XYZ" applies X first: R = Rz Ry Rx, i.e. intrinsic order "ZYX" reversed
-    e = np.asarray(rot.quat_to_euler(q, order=mode[::-1], degrees=False))[..., ::-1]
+    # Blender's mode "XYZ" applies X first (R = Rz Ry Rx), i.e. bamm_core's order "ZYX"
+    # (R = R_o0 R_o1 R_o2); rotation_euler stores the angles per axis (x, y, z) in any mode
+    order = mode[::-1]
+    e = np.asarray(rot.quat_to_euler(q, order=order, degrees=False))
+    e = e[..., [order.index(a) for a in "XYZ"]]
     if reference is not None:
         e = np.concatenate([np.asarray(reference, np.float64)[None], e], axis=0)
         e = np.unwrap(e, axis=0)[1:]
@@ -126,7 +129,9 @@ def mode_to_quats(v: np.ndarray, mode: str) -> np.ndarray:
     if mode not in EULER_MODES:
         return v
     rot = submodule("rotations")
-    return np.asarray(rot.euler_to_quat(np.asarray(v)[..., ::-1], order=mode[::-1], degrees=False))
+    order = mode[::-1]
+    e = np.asarray(v, np.float64)[..., ["XYZ".index(a) for a in order]]
+    return np.asarray(rot.euler_to_quat(e, order=order, degrees=False))
 
 
 # --------------------------------------------------------------------------------------

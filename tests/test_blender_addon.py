@@ -617,3 +617,41 @@ def test_custom_json_map_and_wrong_preset(addon, scene, tmp_path, reference_join
     with pytest.raises(RuntimeError, match="lacks bones for"):
         bpy.ops.bamm.generate(prompt="a person waves", rig_preset="ue5_mannequin")
     assert smpl.animation_data is None
+
+
+def test_variations_become_separate_actions_and_euler_bones_get_euler_keys(addon, scene):
+    ob = make_rig("smpl22")
+    ob.pose.bones["left_knee"].rotation_mode = "ZXY"
+    assert bpy.ops.bamm.generate(prompt="a person dances", length=1.0, variations=2) == {"FINISHED"}
+    assert ob.animation_data.action.name == "a person dances"
+    second = bpy.data.actions["a person dances #2"]
+    assert second.use_fake_user and any(s.action == second for t in ob.animation_data.nla_tracks
+                                        for s in t.strips)
+    keys = fcurve_keys(addon, ob)
+    knee = ob.pose.bones["left_knee"]
+    assert (knee.path_from_id("rotation_euler"), 2) in keys
+    assert (knee.path_from_id("rotation_quaternion"), 0) not in keys
+    # the Euler keys pose the bone exactly like quaternion keys of the same motion would
+    scene.frame_set(10)
+    m_euler = np.array(knee.matrix_basis)
+    knee.rotation_mode = "QUATERNION"
+    assert bpy.ops.bamm.generate(prompt="a person dances", length=1.0, variations=2) == {"FINISHED"}
+    scene.frame_set(11)
+    scene.frame_set(10)
+    assert np.abs(np.array(knee.matrix_basis) - m_euler).max() < 1e-4
+
+
+def test_euler_conversions_match_blender_for_every_order(addon):
+    import mathutils
+    from bamm_motion import keyframes
+
+    rng = np.random.default_rng(3)
+    q = rng.normal(size=(20, 4))
+    q /= np.linalg.norm(q, axis=-1, keepdims=True)
+    for mode in keyframes.EULER_MODES:
+        vals = keyframes.quats_to_mode(q, mode)
+        for qi, v in zip(q, vals):
+            qb = np.array(mathutils.Euler(v, mode).to_quaternion())
+            assert min(np.abs(qb - qi).max(), np.abs(qb + qi).max()) < 1e-6, mode
+        back = keyframes.mode_to_quats(vals, mode)
+        assert np.allclose(np.abs(np.sum(back * q, -1)), 1.0, atol=1e-9), mode
