@@ -249,3 +249,24 @@ def test_ue5_and_ue4_spines_both_match():
     m4 = ue.match(common + ["spine_01", "spine_02", "spine_03"])
     assert (m4["spine1"], m4["spine2"], m4["spine3"]) == ("spine_01", "spine_02", "spine_03")
     assert "upperarm_twist_01_l" not in m5.values()
+
+
+@pytest.mark.parametrize("preset", ["mixamo", "rigify_metarig"])
+def test_knees_and_elbows_bend_as_hinges(preset, humanml3d_joints, bandai_joints):
+    """No twisted joints: the local rotation of a shin/forearm bone keeps one axis (the hinge)
+    over the whole clip, whatever the bone rolls are."""
+    r = _rig(preset, "A-roll")
+    for motion in (humanml3d_joints, bandai_joints):
+        pose = r.retarget(motion)
+        for joint in ("left_knee", "right_knee", "left_elbow", "right_elbow"):
+            k = r.joints.index(rt.J[joint])
+            q = pose.rotations[:, k].astype(np.float64)
+            angle = 2 * np.degrees(np.arccos(np.clip(np.abs(q[:, 0]), 0, 1)))
+            bent = angle > 20
+            if bent.sum() < 5:
+                continue
+            axis = q[bent, 1:] * np.sign(q[bent, :1])
+            axis /= np.linalg.norm(axis, axis=-1, keepdims=True)
+            ref = np.median(axis, axis=0)
+            spread = _angle_deg(axis, np.broadcast_to(ref, axis.shape))
+            assert np.percentile(spread, 95) < 5.0, (joint, spread.max())  # ball joints: > 60
