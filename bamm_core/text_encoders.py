@@ -28,6 +28,7 @@ import os
 import re
 import sys
 import types
+import warnings
 from pathlib import Path
 
 import torch
@@ -170,13 +171,17 @@ def read_clip_state_dict(path: Path) -> dict[str, Tensor]:
     official TorchScript archive (``torch.jit.load(map_location='cpu').state_dict()``,
     which is what ``clip.load(jit=False)`` does)."""
     try:
-        sd = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            sd = torch.load(path, map_location="cpu", weights_only=True)
         if isinstance(sd, dict):
             return {k: v for k, v in sd.items() if torch.is_tensor(v)}
     except Exception:
         pass
     try:
-        return dict(torch.jit.load(str(path), map_location="cpu").eval().state_dict())
+        with warnings.catch_warnings():  # jit is deprecated, but it is the file's format
+            warnings.simplefilter("ignore")
+            return dict(torch.jit.load(str(path), map_location="cpu").eval().state_dict())
     except Exception as e:
         raise TextEncoderError(f"{path} is neither a CLIP state dict nor a TorchScript "
                                f"CLIP archive: {e}") from e
@@ -215,7 +220,7 @@ class ClipTextEncoder(TextEncoder):
             clip_model, clip_tok = load_clip_modules()
             sd = read_clip_state_dict(path)
             model = clip_model.build_model(sd)  # applies convert_weights (fp16)
-            if not self.fp16:
+            if not self.fp16:  # like clip.load on CPU: fp32 compute, weights fp16-rounded
                 model = model.float()
             self._model = model.to(self.device).eval().requires_grad_(False)
             self._tokenizer = clip_tok.SimpleTokenizer()
