@@ -25,7 +25,10 @@ from typing import Iterable
 
 import numpy as np
 
-from .rotations import euler_to_matrix, matrix_to_euler, qbetween, quat_to_matrix
+from .rotations import (
+    euler_to_matrix, matrix_to_euler, matrix_to_quat, qbetween, qinv, qmul, qnormalize, qrot,
+    quat_from_axis_angle, quat_to_matrix,
+)
 
 _POS = {"Xposition": 0, "Yposition": 1, "Zposition": 2}
 _ROT = {"Xrotation": "X", "Yrotation": "Y", "Zrotation": "Z"}
@@ -381,49 +384,117 @@ def _rest_offsets_for(joints_bvh: np.ndarray, template: np.ndarray) -> np.ndarra
     return offs
 
 
+def _smoothstep(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    t = np.clip((x - lo) / (hi - lo), 0.0, 1.0)
+    return t * t * (3 - 2 * t)
+
+
+def _bend_direction(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For a two-bone limb ``a -> b -> c`` (hip/knee/ankle, shoulder/elbow/wrist), ``(F, 3)``:
+    the unit direction in which the middle joint sticks out of the limb's bending plane, and the
+    sine of the bend angle (0 when straight or fully folded, where the direction is unreliable)."""
+    upper = _unit(b - a)
+    lower = _unit(c - b)
+    perp = lower - (lower * upper).sum(-1, keepdims=True) * upper   # lower bone, across the upper
+    sin = np.linalg.norm(perp, axis=-1)
+    return -perp / np.maximum(sin, 1e-9)[:, None], sin
+
+
+def _carry(q0: np.ndarray, rest: np.ndarray, bone: np.ndarray) -> np.ndarray:
+    """Rotations ``(F, 4)`` that start at ``q0`` and follow the bone directions ``bone (F, 3)``
+    frame by frame with the smallest rotation (no twist of their own)."""
+    out = np.empty((bone.shape[0], 4))
+    q = qmul(qbetween(qrot(q0, rest), bone[0]), q0)
+    out[0] = q
+    for t in range(1, bone.shape[0]):
+        q = qmul(qbetween(bone[t - 1], bone[t]), q)
+        out[t] = q
+    return qnormalize(out)
+
+
+def _smooth_angle(phi: np.ndarray, weight: np.ndarray, smooth: float = 4.0, prior: float = 1e-3) -> np.ndarray:
+    """A smooth angle signal that follows the observed angles ``phi`` where ``weight`` is high.
+
+    Solves ``min sum w |z - e^{i phi}|^2 + prior |z - 1|^2 + smooth sum |z_t - z_{t-1}|^2`` for a
+    complex ``z`` (tridiagonal system, no angle unwrapping needed) and returns ``arg z``: where
+    the observations are weak (a straight limb) the angle glides between the confident frames.
+    """
+    from scipy.linalg import solve_banded
+
+    T = phi.shape[0]
+    diag = weight + prior + 2 * smooth
+    diag[0] -= smooth
+    diag[-1] -= smooth
+    if T == 1:
+        diag = weight + prior
+    ab = np.zeros((3, T), dtype=np.complex128)
+    ab[0, 1:] = -smooth
+    ab[1] = diag
+    ab[2, :-1] = -smooth
+    rhs = weight * np.exp(1j * phi) + prior
+    z = solve_banded((1, 1), ab, rhs)
+    return np.angle(z)
+
+
 def solve_smpl22_rotations(joints: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     """World rotations ``(F, 22, 3, 3)`` (template joint order) whose FK with ``offsets`` puts
     every joint on ``joints`` (template order, ``(F, 22, 3)``) where the bone geometry allows.
 
-    Swing/twist per bone: a joint with one child swings the rest bone direction onto the
-    current one; its twist comes from the foot direction for the legs (the knee's bending plane
-    follows the foot) and is otherwise the minimal twist relative to the parent.  Branching
-    joints (Hips, Spine2) align their primary child (Spine / Neck) exactly and turn the
-    left-right sibling axis into place; leaves (toes, head, hands) keep their parent's rotation.
+    Every rotation turns its rest bone exactly onto the current bone (the *swing*); the rest is
+    the *twist* about that bone, chosen so that it is stable over time:
+
+    * branching joints (Hips, Spine2) align their primary child (Spine / Neck) and turn the
+      left-right sibling axis into place;
+    * thighs and upper arms: the twist given by the knee's / elbow's bending plane (knees point
+      forward, elbows backward in the rest pose), observed with a confidence that grows with the
+      bend, is smoothed over time against a twist-free frame carried along the bone from frame 0
+      (:func:`_smooth_angle`), so a straight limb glides between the bent poses;
+    * all other bones (shins, forearms, feet, spine, neck, collars) use the minimal rotation
+      from the parent bone's direction, with the rest pose's bend removed first - a knee or
+      elbow turns about its hinge axis;
+    * leaves (toes, head, hands) keep their parent's rotation.
     """
     par = SMPL22_BVH_PARENTS
     F = joints.shape[0]
     W = np.zeros((F, 22, 3, 3))
     children = {j: [k for k in range(22) if par[k] == j] for j in range(22)}
-    leg_foot = {1: (3, 4), 2: (3, 4), 5: (7, 8), 6: (7, 8)}  # thigh/shin -> (ankle, toe)
+    rest_dir = {j: _unit(offsets[j]) for j in range(1, 22)}
+    fwd, back = np.array([0.0, 0.0, 1.0]), np.array([0.0, 0.0, -1.0])
+    # thigh / upper arm -> (middle joint, end joint, rest direction the middle joint sticks out to)
+    limbs = {1: (2, 3, fwd), 5: (6, 7, fwd), 15: (16, 17, back), 19: (20, 21, back)}
+
+    def from_parent(j: int, c: int) -> np.ndarray:
+        """Minimal rotation from the parent bone's direction, rest bend removed."""
+        p = par[j]
+        Wp = W[:, p]
+        straighten = _swing(rest_dir[c][None], rest_dir[j][None])[0]   # rest bone j->c onto p->j
+        a = np.einsum("fij,j->fi", Wp, rest_dir[j])
+        return _swing(a, joints[:, c] - joints[:, j]) @ Wp @ straighten
+
     for j in range(22):
         kids = children[j]
         if j == 0:
             W[:, 0] = _align_two(offsets[9], offsets[1] - offsets[5],
                                  joints[:, 9] - joints[:, 0], joints[:, 1] - joints[:, 5])
-            continue
-        Wp = W[:, par[j]]
-        if j == 11:
+        elif j == 11:
             W[:, j] = _align_two(offsets[12], offsets[14] - offsets[18],
                                  joints[:, 12] - joints[:, 11], joints[:, 14] - joints[:, 18])
-            continue
-        if not kids:
-            W[:, j] = Wp
-            continue
-        c = kids[0]
-        b = joints[:, c] - joints[:, j]
-        if j in leg_foot:
-            ankle, toe = leg_foot[j]
-            a2 = offsets[toe]
-            b2 = joints[:, toe] - joints[:, ankle]
-            # rest foot direction as seen with the rest pose; guard near-parallel cases
-            W_twist = _align_two(offsets[c], a2, b, b2)
-            par_b = np.abs((_unit(b) * _unit(b2)).sum(-1)) > 0.98
-            W_min = _swing(np.einsum("fij,j->fi", Wp, offsets[c]), b) @ Wp
-            W[:, j] = np.where(par_b[:, None, None], W_min, W_twist)
+        elif not kids:
+            W[:, j] = W[:, par[j]]
+        elif j in limbs:
+            mid, end, out_rest = limbs[j]
+            b = _unit(joints[:, mid] - joints[:, j])
+            out, sin = _bend_direction(joints[:, j], joints[:, mid], joints[:, end])
+            q_bend = matrix_to_quat(_align_two(offsets[mid], out_rest, b, out))
+            q_carried = _carry(matrix_to_quat(from_parent(j, mid)[:1])[0], rest_dir[mid], b)
+            # twist (about the bone) from the carried frame to the bending-plane frame
+            dq = qmul(q_bend, qinv(q_carried))
+            phi = 2.0 * np.arctan2((dq[:, 1:] * b).sum(-1), dq[:, 0])
+            theta = _smooth_angle(phi, _smoothstep(sin, 0.1, 0.35))
+            twist = quat_from_axis_angle(b, theta)
+            W[:, j] = quat_to_matrix(qmul(twist, q_carried))
         else:
-            a = np.einsum("fij,j->fi", Wp, offsets[c])
-            W[:, j] = _swing(a, b) @ Wp
+            W[:, j] = from_parent(j, kids[0])
     return W
 
 
