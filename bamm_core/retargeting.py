@@ -144,7 +144,7 @@ class RestPose:
     """An armature's rest pose in armature space.
 
     names: bone names (B,); parents: (B,) index of the parent bone, -1 for roots (a parent
-    always comes before its children is *not* required); heads/tails: (B, 3) in armature
+    need not precede their children); heads/tails: (B, 3) in armature
     units; matrices: (B, 3, 3) rest rotations (Blender ``bone.matrix_local.to_3x3()``).
     """
 
@@ -173,14 +173,6 @@ class RestPose:
                                              b.get("roll", 0.0)) for b in bones])
         parents = [index[b["parent"]] if b.get("parent") else -1 for b in bones]
         return cls(names, np.array(parents), heads, tails, mats)
-
-    def ancestors(self, i: int) -> list[int]:
-        out = []
-        p = int(self.parents[i])
-        while p >= 0:
-            out.append(p)
-            p = int(self.parents[p])
-        return out
 
 
 def resolve_bone_map(rest: RestPose, joint_to_bone: dict) -> dict[int, int]:

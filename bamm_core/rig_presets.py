@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .retargeting import JOINT_NAMES, YUP_TO_ZUP, RetargetError, roll_to_matrix
+from .retargeting import JOINT_NAMES, YUP_TO_ZUP, RetargetError
 from .skeleton import PARENTS, RAW_OFFSETS, T2M_TARGET_BONE_LENGTHS
 
 PRESET_DIR = Path(__file__).resolve().parent / "data" / "rig_presets"
@@ -236,7 +236,3 @@ def template_rest_pose(preset: str | RigPreset = "smpl22", arms: str = "T", up: 
             by_name[b["name"]] = b
     return bones
 
-
-def rest_matrices(bones: list[dict]) -> list[np.ndarray]:
-    """3x3 rest rotation of each template bone (Blender's roll convention)."""
-    return [roll_to_matrix(np.array(b["head"]), np.array(b["tail"]), b["roll"]) for b in bones]

@@ -107,10 +107,6 @@ class Job:
     def cancel(self) -> None:
         self._cancel.set()
 
-    @property
-    def cancelled(self) -> bool:
-        return self._cancel.is_set()
-
     def join(self, timeout: float | None = None) -> str:
         self._thread.join(timeout)
         return self.state
