@@ -120,6 +120,11 @@ def main() -> int:
         m = re.search(r"(\d+) jobs in ([\d.]+) s", r.stdout)
         batch = float(m.group(2)) if m else float("nan")
         ok = r.stdout.count(" ok ")
+        per_job = [float(x) for x in re.findall(r"\[([\d.]+) s\]", r.stdout)]
+        gen_t = [t for t, ln in zip(per_job, [l for l in r.stdout.splitlines() if l.endswith(" s]")])
+                 if "action '" in ln and "inpainted" not in ln]
+        inp_t = [t for t, ln in zip(per_job, [l for l in r.stdout.splitlines() if l.endswith(" s]")])
+                 if "inpainted" in ln]
         exported = sorted(p.name for p in tmp.glob("take_*.*"))
 
     n = args.jobs
@@ -128,6 +133,12 @@ def main() -> int:
     print(f"  exports written: {', '.join(exported)}")
     print(f"  whole command (start + engine load + jobs + save): {wall:6.1f} s = {60 * n / wall:6.1f} jobs/min")
     print(f"  jobs alone (as reported by bake.py):               {batch:6.1f} s = {60 * n / batch:6.1f} jobs/min")
+    if per_job:
+        import statistics
+
+        print(f"  first job (includes the engine load): {per_job[0]:.1f} s; median generate job "
+              f"{statistics.median(gen_t[1:] or gen_t):.2f} s, median inpaint job "
+              f"{statistics.median(inp_t) if inp_t else float('nan'):.2f} s")
     return 0
 
 

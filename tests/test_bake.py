@@ -233,3 +233,16 @@ def test_a_bad_job_fails_alone_and_the_exit_code_says_so(tmp_path, two_armature_
     assert sorted(p.name for p in tmp_path.iterdir()) == ["jobs.json", "jump.fbx", "scene.blend"]  # no temp files
     info = run_bpy(INSPECT_CODE.format(path=str(blend), imports=[]))
     assert {"walk", "jump"} <= set(info["actions"]) and len(info["actions"]) == 2
+
+
+@pytest.mark.blender
+@pytest.mark.skipif(not HAS_BPY, reason="bpy not installed")
+def test_a_model_that_cannot_load_stops_the_batch_before_any_job(tmp_path, two_armature_blend):
+    blend = tmp_path / "scene.blend"
+    blend.write_bytes(two_armature_blend.read_bytes())
+    (tmp_path / "not_a_model").mkdir()
+    jobs = write_json(tmp_path / "jobs.json", [{"prompt": "a person walks", "armature": "Hero"}])
+    r = bake_cli("--blend", str(blend), "--jobs", str(jobs), "--model", str(tmp_path / "not_a_model"))
+    assert r.returncode == 2 and "cannot load the model" in r.stderr and "nothing was run" in r.stderr
+    assert "Traceback" not in r.stderr
+    assert blend.read_bytes() == two_armature_blend.read_bytes()
