@@ -60,6 +60,19 @@ def resolve_device(device: str) -> str:
     return "cpu"
 
 
+_busy = None  # the Job a modal operator is running, if any
+
+
+def busy() -> bool:
+    """True while a UI-started job runs (its worker thread is alive)."""
+    return _busy is not None and _busy._thread.is_alive()
+
+
+def set_busy(job) -> None:
+    global _busy
+    _busy = job
+
+
 class Cancelled(Exception):
     """The user cancelled (Esc) before the result was applied."""
 

@@ -150,6 +150,10 @@ class _EngineOperator:
     _timer = None
     _running = None  # the Plan of a modal run
 
+    @classmethod
+    def poll(cls, context):
+        return not jobs.busy()  # one engine run at a time from the UI
+
     def _fill_from_scene(self, context) -> None:
         s = settings(context)
         for name in _SHARED + getattr(self, "_extra_shared", ()):
@@ -183,6 +187,7 @@ class _EngineOperator:
             return {"CANCELLED"}
         self._running = plan
         self._job = jobs.Job(plan.work).start()
+        jobs.set_busy(self._job)
         wm = context.window_manager
         self._timer = wm.event_timer_add(0.1, window=context.window)
         wm.modal_handler_add(self)
@@ -190,6 +195,7 @@ class _EngineOperator:
         return {"RUNNING_MODAL"}
 
     def _cleanup(self, context) -> None:
+        jobs.set_busy(None)
         wm = context.window_manager
         if self._timer is not None:
             wm.event_timer_remove(self._timer)

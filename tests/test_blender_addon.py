@@ -555,12 +555,14 @@ def test_modal_ui_path_progress_apply_and_escape(addon, scene, reference_joints)
     timer, esc = SimpleNamespace(type="TIMER"), SimpleNamespace(type="ESC")
     # 1) run to completion
     op = fake_op()
+    addon.jobs.set_busy(op._job)
+    assert not bpy.ops.bamm.generate.poll()  # a second run waits for this one
     assert ops._EngineOperator.modal(op, ctx, timer) == {"PASS_THROUGH"}
     assert ob.animation_data is None  # nothing applied while the worker runs
     gate.set()
     op._job.join(30)
     assert ops._EngineOperator.modal(op, ctx, timer) == {"FINISHED"}
-    assert ob.animation_data.action.name == "a person bows"
+    assert ob.animation_data.action.name == "a person bows" and bpy.ops.bamm.generate.poll()
     assert any("Esc to cancel" in (s or "") for s in log["status"]) and log["status"][-1] is None
     # 2) Esc while running: cancelled, the scene keeps exactly what it had
     gate.clear()
