@@ -123,19 +123,6 @@ def bake_cli(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
                           text=True, timeout=timeout)
 
 
-SCENE_CODE = """
-import sys, bpy, json
-sys.path.insert(0, {scripts!r})
-import bake
-bpy.ops.wm.read_homefile(use_empty=True)
-bake.enable_addon(None, None)
-bpy.ops.bamm.create_armature(name="Hero")
-bpy.ops.bamm.create_armature(name="Villain")
-bpy.data.objects["Villain"].location.x = 1.5
-bpy.ops.wm.save_as_mainfile(filepath={path!r})
-print("@@" + json.dumps([o.name for o in bpy.data.objects]))
-"""
-
 INSPECT_CODE = """
 import bpy, json
 bpy.ops.wm.open_mainfile(filepath={path!r})
@@ -169,8 +156,9 @@ def two_armature_blend(tmp_path_factory) -> Path:
     if not HAS_BPY:
         pytest.skip("bpy not installed")
     path = tmp_path_factory.mktemp("scene") / "scene.blend"
-    names = run_bpy(SCENE_CODE.format(scripts=str(REPO / "scripts"), path=str(path)))
-    assert names == ["Hero", "Villain"]
+    r = subprocess.run([sys.executable, str(REPO / "examples" / "make_scene.py"), str(path)], capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0 and path.is_file(), r.stdout[-2000:] + r.stderr[-2000:]
     return path
 
 
