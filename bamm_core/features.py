@@ -40,7 +40,7 @@ import numpy as np
 from .rotations import (
     _cat, _is_torch, _stack, _torch, qbetween, qinv, qmul, qrot, quat_to_cont6d,
 )
-from .skeleton import HUMANML3D, Skeleton, SkeletonDef, get_skeleton_def, uniform_skeleton
+from .skeleton import Skeleton, SkeletonDef, get_skeleton_def, uniform_skeleton
 
 Array = Any  # np.ndarray | torch.Tensor
 
