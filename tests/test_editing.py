@@ -157,3 +157,14 @@ def test_outpaint_bad_arguments(eng):
         eng.outpaint(m, extend_after=-4)
     with pytest.raises(ValueError, match="at most"):
         eng.outpaint(m, extend_after=400)
+
+
+def test_edit_progress_and_cancel(eng):
+    from bamm_core.engine import GenerationCancelled
+
+    m = eng.generate("a person walks", length=80, seed=0)
+    calls = []
+    eng.inpaint(m, 20, 40, seed=0, progress=lambda d, t: calls.append((d, t)))
+    assert calls and calls[-1][0] == calls[-1][1]
+    with pytest.raises(GenerationCancelled):
+        eng.outpaint(m, extend_after=20, seed=0, progress=lambda d, t: d < 2)
