@@ -119,3 +119,22 @@ def test_kit_variant_has_251_dims(ref):
     rec = recover_from_ric(feats, joints_num=21)
     canon, _ = canonicalize(joints, kind="kit")
     assert np.abs(rec - canon[:-1]).max() < 1e-3  # mm
+
+
+def test_skeleton_ik_fk_round_trip_and_uniform_skeleton(ref):
+    joints = ref["new_joints_012314"].astype(np.float64)
+    skel = S.Skeleton(S.HUMANML3D)  # target offsets
+    quats = skel.inverse_kinematics(joints)
+    assert quats.shape == (170, 22, 4)
+    np.testing.assert_allclose(np.linalg.norm(quats, axis=-1), 1.0, atol=1e-9)
+    back = skel.forward_kinematics(quats, joints[:, 0])
+    assert np.abs(back - joints).max() < 1e-5  # reference joints lie on the target skeleton
+    # a bigger person (all bones x1.2, legs x1.2) is mapped back onto the target bone lengths,
+    # with the root trajectory scaled by the leg ratio
+    big = joints * 1.2
+    uni = S.uniform_skeleton(big)
+    np.testing.assert_allclose(S.bone_lengths(uni)[:, 1:], np.broadcast_to(S.T2M_TARGET_BONE_LENGTHS[1:], (170, 21)),
+                               atol=1e-5)
+    np.testing.assert_allclose(uni[:, 0], joints[:, 0], atol=1e-5)
+    np.testing.assert_allclose(uni, joints, atol=1e-5)
+    assert S.mirror_permutation()[:3] == [0, 2, 1]
