@@ -264,9 +264,25 @@ class Retargeter:
         self.map = resolve_bone_map(rest, joint_to_bone)
         check_bone_map(self.map, rig_name)
         self.joints = sorted(self.map)  # mapped joints, parents before children (SMPL order)
-        # nearest mapped SMPL ancestor of every mapped joint (None for the root)
-        self.joint_parent = {j: self._mapped_ancestor(j) for j in self.joints}
-        self.root_joint = 0
+        # the joint whose bone is the nearest mapped ancestor of each joint's bone in the rig's
+        # own hierarchy (None: only unmapped bones above it); bones are posed relative to it
+        bone_joint = {b: j for j, b in self.map.items()}
+        self.bone_parent: dict[int, int | None] = {}
+        depth: dict[int, int] = {}
+        for j, b in self.map.items():
+            p, n = int(rest.parents[b]), 0
+            while p >= 0 and p not in bone_joint:
+                p, n = int(rest.parents[p]), n + 1
+            self.bone_parent[j] = bone_joint[p] if p >= 0 else None
+            while p >= 0:
+                p, n = int(rest.parents[p]), n + 1
+            depth[j] = n
+        if self.bone_parent[0] is not None:
+            raise RetargetError(
+                f"{rig_name}: the pelvis bone {rest.names[self.map[0]]!r} is parented under the "
+                f"mapped bone {rest.names[self.map[self.bone_parent[0]]]!r}; the pelvis must be the "
+                "top of the mapped bones")
+        self.order = sorted(self.joints, key=lambda j: (depth[j], j))  # parents first
         self.rest_joints = self._rest_joints()
         # primary child of each mapped joint: next mapped joint down the chain, else bone tail
         self.child: dict[int, int | None] = {}
@@ -290,12 +306,6 @@ class Retargeter:
         self.bone_names = [rest.names[self.map[j]] for j in self.joints]
 
     # -- rest-pose analysis --------------------------------------------------------------
-    def _mapped_ancestor(self, j: int) -> int | None:
-        p = int(PARENTS[j])
-        while p >= 0 and p not in self.map:
-            p = int(PARENTS[p])
-        return p if p >= 0 else None
-
     def _rest_joints(self) -> np.ndarray:
         """Rest position (22, 3) of every joint on the rig; unmapped ones interpolated."""
         rest = self.rest
@@ -358,12 +368,12 @@ class Retargeter:
         """World delta rotation (T, 3, 3) of every mapped joint for rig-space joints x."""
         sec = secondary_directions(x)
         out: dict[int, np.ndarray] = {}
-        for j in self.joints:
+        for j in self.order:
             if j in self.rest_frames:
                 prim = x[:, 1] - x[:, 2] if j == 0 else x[:, self.child[j]] - x[:, j]
                 out[j] = _frame(prim, sec[j]) @ self.rest_frames[j].T
-            else:  # end joints (head, toes, wrists): follow the parent
-                p = self.joint_parent[j]
+            else:  # end joints (head, toes, wrists): follow the parent bone
+                p = self.bone_parent[j]
                 out[j] = out[p] if p is not None else np.broadcast_to(np.eye(3), (len(x), 3, 3))
         return out
 
@@ -376,14 +386,14 @@ class Retargeter:
         eye = np.broadcast_to(np.eye(3), (t, 3, 3))
         for k, j in enumerate(self.joints):
             r = self.rest.matrices[self.map[j]]
-            p = self.joint_parent[j]
+            p = self.bone_parent[j]
             dp = d[p] if p is not None else eye
             rots[:, k] = r.T @ np.swapaxes(dp, -1, -2) @ d[j] @ r
         quats = make_continuous(matrix_to_quaternion(rots), axis=0)
         root_b = self.map[0]
         r0 = self.rest.matrices[root_b]
         # root bone's head = target pelvis; pose location is expressed in its rest frame
-        # (assumes the bones above it stay at rest, as they are not animated by us)
+        # (the unmapped bones above it, e.g. a UE "root", are assumed to stay at rest)
         loc = (x[:, 0] - self.rest.heads[root_b]) @ r0
         return RigPose(self.bone_names, quats.astype(np.float32), self.rest.names[root_b],
                        loc.astype(np.float32), x.astype(np.float32))
@@ -429,10 +439,10 @@ class Retargeter:
         world_r: dict[int, np.ndarray] = {}  # posed world rotation per mapped joint's bone
         heads: dict[int, np.ndarray] = {}
         x = np.full((t, NUM_JOINTS, 3), np.nan)
-        for j in self.joints:
+        for j in self.order:
             b = self.map[j]
             r = rest.matrices[b]
-            p = self.joint_parent[j]
+            p = self.bone_parent[j]
             if p is None:
                 heads[j] = rest.heads[b] + np.asarray(pose.root_location, np.float64) @ r.T
                 parent_d = np.broadcast_to(np.eye(3), (t, 3, 3))

@@ -121,6 +121,16 @@ def make_rig(kind: str):
     if kind == "mixamo":
         bones = rp.template_rest_pose("mixamo", arms="A", up="Y", unit=100.0, roll="random", seed=4)
         return build_armature("MixamoRig", bones, rotation=(math.pi / 2, 0, 0), scale=0.01)
+    if kind == "odd-hierarchy":  # collars under the lower chest, thighs under an offset bone
+        bones = rp.template_rest_pose("mixamo", arms="A", roll="random", seed=6)
+        by = {b["name"]: b for b in bones}
+        for side in ("Left", "Right"):
+            by[f"mixamorig:{side}Shoulder"]["parent"] = "mixamorig:Spine1"
+            by[f"mixamorig:{side}UpLeg"]["parent"] = "HipsOffset"
+        h = by["mixamorig:Hips"]["head"]
+        bones.insert(1, {"name": "HipsOffset", "head": h, "tail": [h[0], h[1], h[2] - 0.05], "roll": 0.3,
+                         "parent": "mixamorig:Hips"})
+        return build_armature("OddRig", bones)
     bones = rp.template_rest_pose("rigify_metarig", arms="T", roll="random", seed=5, leg_scale=1.15)
     return build_armature("metarig", bones)
 
@@ -241,7 +251,7 @@ def test_generate_keys_every_mapped_bone_over_the_length(addon, scene, kind):
     assert any(s.action == first for t in tracks for s in t.strips) and first.use_fake_user
 
 
-@pytest.mark.parametrize("kind", ["smpl22", "mixamo", "rigify"])
+@pytest.mark.parametrize("kind", ["smpl22", "mixamo", "rigify", "odd-hierarchy"])
 def test_plausible_motion_on_each_rig_retarget_and_keying_path(addon, scene, kind, reference_joints):
     """Real mocap through retarget + keying: Blender's evaluated pose reproduces the motion's
     bone directions, hips stay within the leg length above the ground, the feet touch it."""

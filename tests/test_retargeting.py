@@ -270,3 +270,27 @@ def test_knees_and_elbows_bend_as_hinges(preset, humanml3d_joints, bandai_joints
             ref = np.median(axis, axis=0)
             spread = _angle_deg(axis, np.broadcast_to(ref, axis.shape))
             assert np.percentile(spread, 95) < 5.0, (joint, spread.max())  # ball joints: > 60
+
+
+def test_rig_hierarchy_that_differs_from_smpl(humanml3d_joints):
+    """Collars hung on the lower chest bone and thighs under an unmapped offset bone: bones
+    are posed relative to their parents in the rig's own hierarchy."""
+    bones = rp.template_rest_pose("mixamo", arms="A", roll="random", seed=6)
+    by = {b["name"]: b for b in bones}
+    for side in ("Left", "Right"):
+        by[f"mixamorig:{side}Shoulder"]["parent"] = "mixamorig:Spine1"
+        by[f"mixamorig:{side}UpLeg"]["parent"] = "HipsOffset"
+    hips = by["mixamorig:Hips"]
+    bones.insert(1, {"name": "HipsOffset", "head": hips["head"], "tail": [hips["head"][0], hips["head"][1],
+                     hips["head"][2] - 0.05], "roll": 0.3, "parent": "mixamorig:Hips"})
+    r = rt.Retargeter(rt.RestPose.from_bones(bones), rp.detect([b["name"] for b in bones])[1])
+    assert r.bone_parent[rt.J["left_collar"]] == rt.J["spine2"]
+    assert r.bone_parent[rt.J["left_hip"]] == rt.J["pelvis"]
+    pose = r.retarget(humanml3d_joints)
+    errs = _direction_errors(r, r.fk(pose), pose.joints)
+    assert max(errs.values()) < 2.0, errs
+    bad = rp.template_rest_pose("mixamo")
+    next(b for b in bad if b["name"] == "mixamorig:Hips")["parent"] = "mixamorig:Spine"
+    next(b for b in bad if b["name"] == "mixamorig:Spine")["parent"] = None
+    with pytest.raises(rt.RetargetError, match="pelvis bone .* is parented under"):
+        rt.Retargeter(rt.RestPose.from_bones(bad), rp.detect([b["name"] for b in bad])[1])
