@@ -133,25 +133,38 @@ def test_bandai_to_smpl22_with_skeleton_map(bandai_take):
 def test_blender_imports_exported_bvh(ref_joints, tmp_path):
     bpy = pytest.importorskip("bpy")
     path = B.save_smpl22_bvh(ref_joints, tmp_path / "ref.bvh", fps=20)
-    bpy.ops.wm.read_factory_settings(use_empty=True)
     if not hasattr(bpy.ops.import_anim, "bvh"):
         import addon_utils
 
         addon_utils.enable("io_anim_bvh", default_set=True)
+    before = set(bpy.data.objects)
+    frame_before = bpy.context.scene.frame_current
     assert bpy.ops.import_anim.bvh(filepath=str(path)) == {"FINISHED"}
-    arm = next(o for o in bpy.data.objects if o.type == "ARMATURE")
-    assert len(arm.data.bones) == 22
-    assert sorted(b.name for b in arm.data.bones) == sorted(B.SMPL22_BVH_NAMES)
-    start, end = arm.animation_data.action.frame_range
-    assert int(end - start + 1) == 170
-    scene = bpy.context.scene
-    err = 0.0
-    for f in (0, 85, 169):
-        scene.frame_set(int(start) + f)
-        for i, name in enumerate(B.SMPL22_BVH_NAMES):
-            head = np.array(arm.matrix_world @ arm.pose.bones[name].head)
-            p = ref_joints[f, B.SMPL22_BVH_TO_T2M[i]]
-            err = max(err, np.abs(head - np.array([p[0], -p[2], p[1]])).max())  # Y-up -> Blender Z-up
+    new = [o for o in bpy.data.objects if o not in before]
+    try:
+        (arm,) = [o for o in new if o.type == "ARMATURE"]
+        assert len(arm.data.bones) == 22
+        assert sorted(b.name for b in arm.data.bones) == sorted(B.SMPL22_BVH_NAMES)
+        start, end = arm.animation_data.action.frame_range
+        assert int(end - start + 1) == 170
+        scene = bpy.context.scene
+        err = 0.0
+        for f in (0, 85, 169):
+            scene.frame_set(int(start) + f)
+            for i, name in enumerate(B.SMPL22_BVH_NAMES):
+                head = np.array(arm.matrix_world @ arm.pose.bones[name].head)
+                p = ref_joints[f, B.SMPL22_BVH_TO_T2M[i]]
+                err = max(err, np.abs(head - np.array([p[0], -p[2], p[1]])).max())  # Y-up -> Blender Z-up
+    finally:  # leave the session's scene as we found it for other Blender tests
+        bpy.context.scene.frame_set(frame_before)
+        for o in new:
+            action = o.animation_data.action if o.animation_data else None
+            data = o.data
+            bpy.data.objects.remove(o)
+            if action is not None:
+                bpy.data.actions.remove(action)
+            if data is not None and data.users == 0:
+                bpy.data.armatures.remove(data)
     assert err < 0.01  # measured 2.9e-6 m
 
 
