@@ -130,9 +130,10 @@ def matrix_to_quaternion(m: np.ndarray) -> np.ndarray:
 def make_continuous(q: np.ndarray, axis: int = 0) -> np.ndarray:
     """Flip quaternion signs along ``axis`` (time) so consecutive ones have dot >= 0."""
     q = np.moveaxis(np.array(q, dtype=np.float64), axis, 0)
-    for t in range(1, q.shape[0]):
-        flip = np.sum(q[t] * q[t - 1], axis=-1) < 0
-        q[t][flip] *= -1
+    if q.shape[0] > 1:
+        # flipping q[t] also flips its dot with q[t+1]: the signs are a running product
+        step = np.where(np.sum(q[1:] * q[:-1], axis=-1) < 0, -1.0, 1.0)
+        q[1:] *= np.cumprod(step, axis=0)[..., None]
     return np.moveaxis(q, 0, axis)
 
 
