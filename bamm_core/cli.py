@@ -328,7 +328,6 @@ def load_engine(model: str | None, device: str, quiet: bool):
     """Engine.from_pretrained with the user's errors turned into :class:`UserError`."""
     if model is not None and not Path(model).exists():
         raise UserError(f"model folder {model!r} not found")
-    _say(quiet, f"loading model {model or '(bundled default)'} on {device}...")
     try:
         from .engine import Engine
     except ModuleNotFoundError as e:
@@ -337,6 +336,12 @@ def load_engine(model: str | None, device: str, quiet: bool):
         raise UserError(f"the engine cannot be imported ({e}); is it installed with its dependencies?") from None
     from .checkpoints import CheckpointError
 
+    # say what is going on only when loading is slow (so a bad model stays a one-line error)
+    import threading
+
+    note = threading.Timer(1.0, _say, (quiet, f"loading model {model or '(bundled default)'}..."))
+    note.daemon = True
+    note.start()
     try:
         return Engine.from_pretrained(model, device=_resolve_device(device))
     except (CheckpointError, FileNotFoundError, ValueError) as e:  # not a model, missing files
@@ -345,6 +350,8 @@ def load_engine(model: str | None, device: str, quiet: bool):
             hint = "" if "model folder" in msg else "; pass --model DIR"
             raise UserError(f"cannot load the bundled default model: {msg}{hint}") from None
         raise UserError(f"cannot load model {model!r}: {msg}") from None
+    finally:
+        note.cancel()
 
 
 def _resolve_device(device: str) -> str:

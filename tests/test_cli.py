@@ -166,6 +166,8 @@ def test_length_and_range_parsing():
         (["generate", "walk", "--out", "{d}/x.obj"], "unknown output format '.obj'"),
         (["generate", "walk", "--out", "{d}/nope/x.npy"], "does not exist"),
         (["generate", "walk", "--out", "{d}/x.npy", "--model", "{d}/no_model"], "not found"),
+        (["generate", "walk", "--out", "{d}/x.npy", "--model", "{d}"], "cannot load model"),
+        (["generate", "walk", "--length", "12", "--out", "{d}/x.npy"], "between 0.2 and 9.8 seconds"),
         (["generate", "walk", "--length", "soon", "--out", "{d}/x.npy"], "--length"),
         (["edit", "{d}/motion.npy", "--inpaint", "8-10", "jump", "--out", "{d}/y.npz"], "outside the motion"),
         (["edit", "{d}/motion.npy", "--inpaint", "3-2", "jump", "--out", "{d}/y.npz"], "END must be after START"),
