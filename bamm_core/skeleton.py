@@ -16,7 +16,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.ndimage import gaussian_filter1d
 
 from .rotations import qbetween, qinv, qmul, qrot
 
@@ -249,6 +248,8 @@ class Skeleton:
             (joints[:, self.defn.face_joints[1]] - joints[:, self.defn.face_joints[0]])
             + (joints[:, self.defn.face_joints[2]] - joints[:, self.defn.face_joints[3]])))
         if smooth_forward:
+            from scipy.ndimage import gaussian_filter1d  # lazy: Blender's Python has no scipy
+
             forward = gaussian_filter1d(forward, 20, axis=0, mode="nearest")
         forward = _normalize(forward)
         target = np.broadcast_to(np.array([0.0, 0.0, 1.0]), forward.shape)
