@@ -393,6 +393,8 @@ def _run_op(opname: str, **kwargs: Any) -> None:
         result = op(**kwargs)
     except RuntimeError as e:  # operator reported an error
         msg = str(e).strip().replace("\n", " ")
+        if "KeyboardInterrupt" in msg:  # Ctrl-C inside the operator, reported as its error
+            raise KeyboardInterrupt from None
         raise JobFailed(msg.removeprefix("Error: ")) from None
     if "FINISHED" not in result:
         raise JobFailed(f"bpy.ops.bamm.{opname} returned {sorted(result)}")
@@ -571,6 +573,14 @@ class JobResult:
     seconds: float
 
 
+class BatchInterrupted(Exception):
+    """Ctrl-C during a job: the results so far and the job that was cut short."""
+
+    def __init__(self, results: list[JobResult], job: Job):
+        super().__init__(f"interrupted during {job.label}")
+        self.results, self.job = results, job
+
+
 def run_batch(jobs: list[Job], quiet: bool = False) -> list[JobResult]:
     """Run every job (the add-on must be enabled); failures don't stop the batch."""
     from tqdm import tqdm
@@ -588,6 +598,9 @@ def run_batch(jobs: list[Job], quiet: bool = False) -> list[JobResult]:
             ok, msg = False, f"{type(e).__name__}: {e}"
             if not quiet:
                 traceback.print_exc(file=sys.stderr)
+        except KeyboardInterrupt:
+            bar.close()
+            raise BatchInterrupted(results, job) from None
         results.append(JobResult(job, ok, msg, time.perf_counter() - t0))
         if not ok:
             tqdm.write(f"{job.label}: FAILED: {msg}", file=sys.stderr)
@@ -670,7 +683,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"bake: engine loaded in {load_s:.1f} s", file=sys.stderr)
 
     t0 = time.perf_counter()
-    results = run_batch(jobs, quiet=args.quiet)
+    try:
+        results = run_batch(jobs, quiet=args.quiet)
+    except BatchInterrupted as e:
+        print_summary(e.results)
+        print(f"bake: {e}; nothing saved, {target} unchanged (exports of finished jobs are complete)")
+        return 130
     elapsed = time.perf_counter() - t0
     if any(r.ok for r in results):
         save_blend(target)

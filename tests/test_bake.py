@@ -6,6 +6,7 @@ import importlib.util
 import json
 import os
 import subprocess
+import time
 import sys
 from pathlib import Path
 
@@ -234,3 +235,32 @@ def test_a_model_that_cannot_load_stops_the_batch_before_any_job(tmp_path, two_a
     assert r.returncode == 2 and "cannot load the model" in r.stderr and "nothing was run" in r.stderr
     assert "Traceback" not in r.stderr
     assert blend.read_bytes() == two_armature_blend.read_bytes()
+
+
+@pytest.mark.blender
+@pytest.mark.skipif(not HAS_BPY, reason="bpy not installed")
+def test_ctrl_c_leaves_the_blend_untouched_and_no_temporary_files(tmp_path, two_armature_blend, tiny_model_dir):
+    import signal
+
+    blend = tmp_path / "scene.blend"
+    blend.write_bytes(two_armature_blend.read_bytes())
+    jobs = write_json(tmp_path / "jobs.json", [
+        {"prompt": "a person walks", "armature": "Hero" if i % 2 else "Villain", "seconds": 9, "seed": i,
+         "action": f"a{i}", "export": f"a{i}.fbx"} for i in range(40)])
+    p = subprocess.Popen([sys.executable, str(REPO / "scripts" / "bake.py"), "--blend", str(blend), "--jobs",
+                          str(jobs), "--model", str(tiny_model_dir)], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # not ignored
+    for line in p.stderr:  # wait until the jobs are running
+        if "engine loaded" in line:
+            break
+    time.sleep(1.5)
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == 130, out[-2000:] + err[-2000:]
+    assert "nothing saved" in out
+    assert blend.read_bytes() == two_armature_blend.read_bytes()
+    leftovers = [q.name for q in tmp_path.iterdir() if q.name.startswith(".")]
+    assert leftovers == []
+    for fbx in tmp_path.glob("*.fbx"):  # finished exports are whole files
+        assert fbx.read_bytes()[:18] == b"Kaydara FBX Binary"
