@@ -283,6 +283,30 @@ def known_skeleton_maps() -> dict[str, dict]:
     return maps
 
 
+def _map_from_rig_presets(anim: Any) -> dict | None:
+    """A skeleton map for a BVH whose joint names match one of the add-on's rig presets
+    (Mixamo, Rigify, UE5 Mannequin, ...) on all 22 joints; None otherwise.
+
+    BVH is Y up and faces +Z by convention; the unit is guessed from the rest skeleton's height
+    (over 4 units tall: centimetres).
+    """
+    try:
+        from .rig_presets import detect
+    except ImportError:
+        return None
+    try:
+        preset, match = detect(anim.names)
+    except Exception:  # RetargetError: nothing recognisable
+        return None
+    if len(match) < 22:
+        return None
+    rest = np.asarray(anim.forward_kinematics()[0])  # frame 0, file units
+    idx = [anim.index(b) for b in match.values()]
+    height = float(np.ptp(rest[idx, 1]))
+    return {"name": preset.name, "joints": dict(match), "unit_scale": 0.01 if height > 4.0 else 1.0,
+            "up_axis": "+Y", "forward_axis": "+Z"}
+
+
 def read_bvh_joints(path: str | os.PathLike, skeleton_map: str | None = None) -> np.ndarray:
     """Read a BVH file into (T, 22, 3) joints at 20 fps (metres, Y-up).
 
@@ -313,8 +337,10 @@ def read_bvh_joints(path: str | os.PathLike, skeleton_map: str | None = None) ->
                 chosen = m
                 break
         else:
+            chosen = _map_from_rig_presets(anim)
+        if chosen is None:
             shown = ", ".join(anim.names[:8]) + (", ..." if len(anim.names) > 8 else "")
-            known = ", ".join(["smpl22", *known_skeleton_maps()])
+            known = ", ".join(["smpl22", *known_skeleton_maps(), "rig presets (mixamo, ...)"])
             raise UserError(f"{source}: unknown skeleton (joints {shown}); known: {known}; "
                             "pass --skeleton-map NAME_OR_JSON")
     try:

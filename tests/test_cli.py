@@ -330,3 +330,22 @@ def test_bvh_output_imports_into_blender(tmp_path, real_joints):
         ours = np.stack([blender[:, 0], blender[:, 2], -blender[:, 1]], axis=-1)
         want = joints[f - 1][list(SMPL22_BVH_TO_T2M)]
         assert np.abs(ours - want).max() < 0.02, (f, np.abs(ours - want).max())
+
+
+def test_bvh_with_mixamo_names_in_centimetres(tmp_path, real_joints):
+    """A BVH from a Mixamo-named rig (other joint names, cm) is recognised by the rig presets."""
+    pytest.importorskip("bamm_core.rig_presets")
+    from bamm_core.bvh import read_bvh, write_bvh
+
+    cli.write_output(cli.Result(real_joints, None, None, "walk", 0), tmp_path / "smpl.bvh")
+    ours = cli.read_motion(tmp_path / "smpl.bvh")
+    bvh = read_bvh(tmp_path / "smpl.bvh")
+    for j in bvh.joints:
+        j.name = "mixamorig:" + ("LeftToeBase" if j.name == "LeftToe" else
+                                 "RightToeBase" if j.name == "RightToe" else j.name)
+        j.offset = np.asarray(j.offset) * 100.0
+    bvh.motion = np.asarray(bvh.motion).copy()
+    bvh.motion[:, :3] *= 100.0  # root position channels
+    write_bvh(bvh, tmp_path / "mixamo.bvh")
+    back = cli.read_motion(tmp_path / "mixamo.bvh")
+    np.testing.assert_allclose(back, ours, atol=1e-3)
