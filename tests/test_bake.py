@@ -211,14 +211,16 @@ def test_a_bad_job_fails_alone_and_the_exit_code_says_so(tmp_path, two_armature_
         {"prompt": "a person kicks", "armature": "Ghost", "seconds": 2},  # no such armature
         {"prompt": "a person jumps", "armature": "Villain", "seconds": 2, "seed": 2, "action": "jump",
          "export": "jump.fbx"},
+        {"prompt": "a person bows"},  # no armature named, and the scene has two
     ])
     r = bake_cli("--blend", str(blend), "--jobs", str(jobs), "--model", str(tiny_model_dir))  # saved in place
     assert r.returncode == 1, r.stdout + r.stderr
-    assert "2/4 jobs done, 2 failed" in r.stdout and "Traceback" not in r.stderr
+    assert "2/5 jobs done, 3 failed" in r.stdout and "Traceback" not in r.stderr
     lines = r.stdout.splitlines()
     assert any("FAILED job 1" in ln and "no action" in ln for ln in lines), r.stdout
     assert any("FAILED job 2" in ln and "'Ghost' not found" in ln for ln in lines), r.stdout
     assert any(ln.strip().startswith("ok") and "job 3" in ln for ln in lines)
+    assert any("FAILED job 4" in ln and "2 armatures" in ln for ln in lines), r.stdout
     assert sorted(p.name for p in tmp_path.iterdir()) == ["jobs.json", "jump.fbx", "scene.blend"]  # no temp files
     info = run_bpy(INSPECT_CODE.format(path=str(blend), imports=[]))
     assert {"walk", "jump"} <= set(info["actions"]) and len(info["actions"]) == 2
