@@ -42,6 +42,41 @@ PROMPTS = [
 ]
 
 
+def make_arch_model(path: Path, config: Path) -> str:
+    """A randomly initialised model folder with the architecture and text encoder of a training
+    config (``training/configs/cpu_small.json`` = the shipped default's): same compute as the
+    trained model, random weights."""
+    import inspect
+
+    import numpy as np
+    import torch
+
+    from bamm_core.checkpoints import rest_pose_mean, save_model_dir
+    from bamm_core.residual_transformer import ResidualTransformer
+    from bamm_core.tokenizer import RVQVAE
+    from bamm_core.transformer import BAMMTransformer
+
+    cfg = json.loads(config.read_text())
+
+    def kw(cls, d):
+        names = inspect.signature(cls.__init__).parameters
+        return {k: v for k, v in d.items() if k in names}
+
+    text = cfg.get("text_encoder", "minilm")
+    dim = {"minilm": 384, "clip": 512, "hash": 512}[text]
+    torch.manual_seed(0)
+    vq = RVQVAE(input_width=263, **kw(RVQVAE, cfg["vq"]))
+    for layer in vq.quantizer.layers:
+        layer.codebook.normal_()
+    nb, cd = cfg["vq"]["nb_code"], cfg["vq"]["code_dim"]
+    mt = BAMMTransformer(num_tokens=nb, code_dim=cd, clip_dim=dim, **kw(BAMMTransformer, cfg["transformer"]))
+    rt = ResidualTransformer(num_tokens=nb, code_dim=cd, clip_dim=dim, **kw(ResidualTransformer, cfg["residual"]))
+    save_model_dir(path, vq, mt, rt, rest_pose_mean(263), np.full(263, 0.05, np.float32),
+                   {"name": f"random-{config.stem}", "license": "CC0 (random weights)", "dataset": "t2m",
+                    "text_encoder": {"name": text, "dim": dim}})
+    return str(path)
+
+
 def make_jobs(n: int, out_dir: Path) -> list[dict]:
     jobs: list[dict] = []
     for i in range(n):
@@ -86,6 +121,9 @@ def main() -> int:
     ap.add_argument("--jobs", type=int, default=20)
     ap.add_argument("--model", default=None, help="model folder (default: the bundled model)")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--arch", default=None, metavar="CONFIG_JSON",
+                    help="when the default model is not shipped: random weights with this training config's "
+                         "architecture (e.g. training/configs/cpu_small.json) instead of the tiny model")
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="bench_bake_") as tmp:
@@ -95,12 +133,18 @@ def main() -> int:
             from bamm_core.checkpoints import DEFAULT_MODEL_DIR, is_model_dir
 
             if not is_model_dir(DEFAULT_MODEL_DIR):
-                from bamm_core.checkpoints import make_random_model_dir
+                if args.arch:
+                    model = make_arch_model(tmp / "arch", Path(args.arch))
+                    label = f"RANDOM weights, architecture of {Path(args.arch).name}"
+                    print(f"note: no bundled default model at {DEFAULT_MODEL_DIR} yet; using random weights "
+                          f"with the architecture and text encoder of {args.arch} (same compute)")
+                else:
+                    from bamm_core.checkpoints import make_random_model_dir
 
-                model = str(make_random_model_dir(tmp / "tiny", size="tiny", seed=0))
-                label = "TINY RANDOM model"
-                print(f"note: no bundled default model at {DEFAULT_MODEL_DIR} yet; using a tiny random "
-                      "model, so these figures measure the baking pipeline, not the real network")
+                    model = str(make_random_model_dir(tmp / "tiny", size="tiny", seed=0))
+                    label = "TINY RANDOM model"
+                    print(f"note: no bundled default model at {DEFAULT_MODEL_DIR} yet; using a tiny random "
+                          "model, so these figures measure the baking pipeline, not the real network")
         scene = tmp / "scene.blend"
         make_scene(scene, model)
         jobs_file = tmp / "jobs.json"

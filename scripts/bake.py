@@ -345,8 +345,8 @@ def _addon_prefs():
 
 
 def preload_engine() -> float | None:
-    """Load the engine once, up front, into the add-on's engine cache (the operators then reuse
-    it for every job).  Returns the load time in seconds, or None when the add-on offers no
+    """Load the engine and its text encoder once, up front, into the add-on's engine cache (the
+    operators then reuse it for every job).  Returns the load time in seconds, or None when the add-on offers no
     cache to fill.  A model that cannot load raises here, before any job runs."""
     import importlib
 
@@ -362,7 +362,9 @@ def preload_engine() -> float | None:
     folder = bpy.path.abspath(prefs.model_folder) if getattr(prefs, "model_folder", "") else ""
     clip = bpy.path.abspath(prefs.clip_weights) if getattr(prefs, "clip_weights", "") else ""
     t0 = time.perf_counter()
-    load(folder, getattr(prefs, "device", "AUTO"), clip)
+    engine = load(folder, getattr(prefs, "device", "AUTO"), clip)
+    if hasattr(engine, "encode_text"):  # the text encoder loads lazily: load it now, once
+        engine.encode_text(["a person walks forward"])
     return time.perf_counter() - t0
 
 
