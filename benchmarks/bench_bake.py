@@ -163,6 +163,8 @@ def main() -> int:
             return 1
         m = re.search(r"(\d+) jobs in ([\d.]+) s", r.stdout)
         batch = float(m.group(2)) if m else float("nan")
+        m = re.search(r"\+ ([\d.]+) s engine load", r.stdout)
+        load = float(m.group(1)) if m else float("nan")
         ok = r.stdout.count(" ok ")
         per_job = [float(x) for x in re.findall(r"\[([\d.]+) s\]", r.stdout)]
         gen_t = [t for t, ln in zip(per_job, [l for l in r.stdout.splitlines() if l.endswith(" s]")])
@@ -180,7 +182,7 @@ def main() -> int:
     if per_job:
         import statistics
 
-        print(f"  first job (includes the engine load): {per_job[0]:.1f} s; median generate job "
+        print(f"  engine + text encoder load (before the jobs): {load:.1f} s; first job {per_job[0]:.1f} s; median generate job "
               f"{statistics.median(gen_t[1:] or gen_t):.2f} s, median inpaint job "
               f"{statistics.median(inp_t) if inp_t else float('nan'):.2f} s")
     return 0
