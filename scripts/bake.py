@@ -220,7 +220,7 @@ def validate_jobs(raw: list[Any], base_dir: str | os.PathLike = ".") -> list[Job
                 continue
             if not _is_int(v):
                 bad(name, f"must be an integer, got {v!r}")
-            elif name == "seed" and int(v) < 0:
+            elif int(v) < 0:
                 bad(name, f"must be >= 0, got {v!r}")
             else:
                 setattr(job, name, int(v))
@@ -233,6 +233,8 @@ def validate_jobs(raw: list[Any], base_dir: str | os.PathLike = ".") -> list[Job
                 for r in inpaint:
                     if (not isinstance(r, (list, tuple)) or len(r) != 2 or not all(_is_int(x) for x in r)):
                         bad("inpaint", f"each range must be [start_frame, end_frame] (integers), got {r!r}")
+                    elif int(r[0]) < 0:
+                        bad("inpaint", f"range {list(r)}: frames must be >= 0")
                     elif int(r[1]) <= int(r[0]):
                         bad("inpaint", f"range {list(r)}: end_frame must be after start_frame")
                     else:

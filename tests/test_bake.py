@@ -47,6 +47,7 @@ def test_validation_names_every_bad_job_and_field(tmp_path):
         {"prompt": "x", "export": "missing_dir/out.fbx"},
         {"prompt": "x", "armture": "Hero"},
         "just a string",
+        {"prompt": "x", "start_frame": -5, "inpaint": [[-3, 4]], "armature": "Hero"},
     ]
     with pytest.raises(bake.JobsFileError) as e:
         bake.load_jobs(write_json(tmp_path / "jobs.json", jobs))
@@ -54,7 +55,8 @@ def test_validation_names_every_bad_job_and_field(tmp_path):
     expect = [
         ("job 1:", "'prompt'"), ("job 2:", "'seconds'"), ("job 3:", "'seed'"), ("job 3:", "'start_frame'"),
         ("job 4:", "'inpaint'"), ("job 5:", "'seconds'"), ("job 6:", "'export'"), ("job 7:", "does not exist"),
-        ("job 8:", "'armture'"), ("job 9:", "expected an object"),
+        ("job 8:", "'armture'"), ("job 9:", "expected an object"), ("job 10:", "'start_frame': must be >= 0"),
+        ("job 10:", "frames must be >= 0"),
     ]
     for job, needle in expect:
         assert any(m.startswith(job) and needle in m for m in errs), (job, needle, errs)
@@ -83,6 +85,14 @@ def test_unreadable_jobs_files(tmp_path, content, needle):
     (tmp_path / "j.json").write_text(content)
     with pytest.raises(bake.JobsFileError, match=needle):
         bake.load_jobs(tmp_path / "j.json")
+
+
+def test_arguments_after_double_dash_in_blender(monkeypatch):
+    """`blender -b scene.blend --python scripts/bake.py -- --jobs j.json` passes what follows `--`."""
+    monkeypatch.setattr(sys, "argv", ["blender", "-b", "scene.blend", "--python", "scripts/bake.py", "--",
+                                      "--jobs", "j.json", "--out", "baked.blend"])
+    args = bake.parse_args()
+    assert args.jobs == "j.json" and args.out == "baked.blend" and args.blend is None
 
 
 def test_bad_jobs_file_exits_2_and_runs_nothing(tmp_path, capsys):
