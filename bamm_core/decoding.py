@@ -134,7 +134,9 @@ def autoregressive_round(mt: BAMMTransformer, cond: Tensor, lengths: Tensor | No
     steps = n_slots - 1
     ids = torch.full((b, n_slots), mt.pad_id, dtype=torch.long, device=dev)
     conf = torch.ones(b, n_slots, device=dev)
-    cond2 = torch.cat([cond, torch.zeros_like(cond)])
+    guided = scale != 1.0  # without guidance the unconditional half is not needed
+    cond2 = torch.cat([cond, torch.zeros_like(cond)]) if guided else cond
+    reps = 2 if guided else 1
     predict = lengths is None
     found = torch.full((b,), steps, dtype=torch.long, device=dev) if predict else lengths.clone()
     done = torch.zeros(b, dtype=torch.bool, device=dev)
@@ -142,13 +144,14 @@ def autoregressive_round(mt: BAMMTransformer, cond: Tensor, lengths: Tensor | No
     cache: KVCache | None = None
     for k in range(last):
         if use_cache:
-            x = mt.embed_text(cond2) if k == 0 else mt.embed_tokens(ids[:, k - 1:k].repeat(2, 1), k - 1)
+            x = mt.embed_text(cond2) if k == 0 else mt.embed_tokens(ids[:, k - 1:k].repeat(reps, 1), k - 1)
             h, kv = mt.seqTransEncoder(x, None, cache)
             cache = concat_cache(cache, kv)
             logits = mt.logits_from_hidden(h[:, -1])
         else:
-            logits = mt.forward(ids.repeat(2, 1), cond2)[:, :, k]
-        logits = _cfg_split(logits, b, scale)
+            logits = mt.forward(ids.repeat(reps, 1), cond2)[:, :, k]
+        if guided:
+            logits = _cfg_split(logits, b, scale)
         if not predict or k == 0:
             logits = logits[:, : mt.end_id]
         tok, p = sample_categorical(logits, temperature, top_k, generator)

@@ -6,6 +6,11 @@ Each mode runs in a fresh subprocess so that its peak resident memory is its own
 
     .venv/bin/python benchmarks/bench_generate.py [--threads 2] [--runs 5] [--frames 196]
 
+The workers run with ``OMP_WAIT_POLICY=PASSIVE`` unless ``--omp-wait-policy ""``: on a
+shared, busy CPU (other jobs on the same cores) OpenMP's spinning barriers make every small
+two-thread op wait for a descheduled thread, which multiplies latency (we measured 5-20x);
+on an idle machine the policy makes no measurable difference.
+
 Reference: the official code takes 2.66 s for one 196-frame generation on the team's
 2-core CPU (SPEC §8, median of 3, plus 0.058 s of CLIP text encoding).
 """
@@ -14,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
+import os
 import resource
 import statistics
 import sys
@@ -87,11 +93,17 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=196)
     ap.add_argument("--modes", default="all", help="comma-separated indices into the mode list")
     ap.add_argument("--json", action="store_true", help="print JSON lines instead of a table")
+    ap.add_argument("--omp-wait-policy", default="PASSIVE",
+                    help='OMP_WAIT_POLICY for the workers ("" = leave unset)')
     args = ap.parse_args()
+    if args.omp_wait_policy:
+        os.environ["OMP_WAIT_POLICY"] = args.omp_wait_policy
     chosen = MODES if args.modes == "all" else [MODES[int(i)] for i in args.modes.split(",")]
     ctx = mp.get_context("spawn")
     print(f"generate: released sizes, random weights, CPU, {args.threads} threads, "
-          f"{args.frames} frames, median of {args.runs} after 1 warm-up")
+          f"{args.frames} frames, median of {args.runs} after 1 warm-up, "
+          f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '(unset)')}, "
+          f"load average {os.getloadavg()[0]:.1f}")
     print(f"{'mode':40s} {'median':>8s} {'min':>8s} {'max':>8s} {'frames':>6s} "
           f"{'peak RSS':>9s} {'+during':>8s}")
     for name, mode in chosen:
