@@ -353,10 +353,14 @@ def read_bvh_joints(path: str | os.PathLike, skeleton_map: str | None = None) ->
 # --------------------------------------------------------------------------- engine glue
 
 
-def load_engine(model: str | None, device: str, quiet: bool):
+def load_engine(model: str | None, device: str, quiet: bool, clip_weights: str | None = None):
     """Engine.from_pretrained with the user's errors turned into :class:`UserError`."""
     if model is not None and not Path(model).exists():
         raise UserError(f"model folder {model!r} not found")
+    if clip_weights is not None:
+        if not Path(clip_weights).is_file():
+            raise UserError(f"CLIP weights file {clip_weights!r} not found")
+        os.environ["BAMM_CLIP_WEIGHTS"] = str(Path(clip_weights).resolve())
     try:
         from .engine import Engine
     except ModuleNotFoundError as e:
@@ -436,11 +440,14 @@ class Progress:
 
 
 def _engine_call(fn: Callable, *args, **kwargs):
-    """Call an engine method; its ValueErrors are about the user's arguments."""
+    """Call an engine method; its ValueErrors are about the user's arguments, its
+    TextEncoderErrors about the user's setup (e.g. CLIP weights not found)."""
+    from .text_encoders import TextEncoderError
+
     try:
         return fn(*args, **kwargs)
-    except ValueError as e:
-        raise UserError(str(e)) from None
+    except (ValueError, TextEncoderError) as e:
+        raise UserError(str(e).strip().replace("\n", " ")) from None
 
 
 def _say(quiet: bool, msg: str) -> None:
@@ -506,7 +513,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         raise UserError(f"--num-samples must be at least 1, got {args.num_samples}")
     outs = [check_output_path(o) for o in args.out]
     seed = args.seed if args.seed is not None else random.randrange(2**31)
-    eng = load_engine(args.model, args.device, args.quiet)
+    eng = load_engine(args.model, args.device, args.quiet, args.clip_weights)
     with Progress("generating", args.quiet) as progress:
         motions = _engine_call(
             eng.generate, prompt, length=length, seed=seed, num_samples=args.num_samples, progress=progress
@@ -540,7 +547,7 @@ def cmd_edit(args: argparse.Namespace) -> int:
         which = "--extend-before" if args.extend_before is not None else "--extend-after"
         frames = seconds_to_frames(seconds, which)
     seed = args.seed if args.seed is not None else random.randrange(2**31)
-    eng = load_engine(args.model, args.device, args.quiet)
+    eng = load_engine(args.model, args.device, args.quiet, args.clip_weights)
     motion = _engine_call(eng.motion_from_joints, joints)
     with Progress("editing", args.quiet) as progress:
         if args.inpaint is not None:
@@ -569,7 +576,7 @@ def keep_outside(result: Result, original: np.ndarray, start: int, end: int) -> 
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    eng = load_engine(args.model, args.device, True)
+    eng = load_engine(args.model, args.device, True, args.clip_weights)
     from .checkpoints import DEFAULT_MODEL_DIR
 
     info = {"path": str(Path(args.model).resolve() if args.model else DEFAULT_MODEL_DIR), **eng.info()}
@@ -628,6 +635,8 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--model", metavar="DIR", default=None,
                        help="model folder (ours or an official BAMM checkpoints/ tree); default: the bundled model")
     model.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N, mps or auto")
+    model.add_argument("--clip-weights", metavar="FILE", default=None,
+                       help="OpenAI CLIP ViT-B/32 weights (ViT-B-32.pt) for models that use CLIP text features")
     gen = argparse.ArgumentParser(add_help=False)
     gen.add_argument("--seed", type=int, default=None, help="random seed (default: a random one, stored in .npz)")
     fmt = ", ".join(f"{k} ({v})" for k, v in OUTPUT_FORMATS.items())

@@ -303,7 +303,7 @@ def _bpy():
     return bpy
 
 
-def enable_addon(model: str | None, device: str | None) -> None:
+def enable_addon(model: str | None, device: str | None, clip_weights: str | None = None) -> None:
     """Register the BAMM add-on from this checkout and point its preferences at ``model``."""
     bpy = _bpy()
     import addon_utils
@@ -321,6 +321,7 @@ def enable_addon(model: str | None, device: str | None) -> None:
     if prefs is not None:
         _set_first(prefs, ("model_folder",), str(Path(model).resolve()) if model else None)
         _set_first(prefs, ("device",), device)
+        _set_first(prefs, ("clip_weights",), str(Path(clip_weights).resolve()) if clip_weights else None)
     elif model is not None:
         raise RuntimeError("the add-on has no preferences to take --model")
 
@@ -636,6 +637,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", help="save the result here (default: save the input .blend in place)")
     p.add_argument("--model", default=None, help="model folder (default: the add-on's setting / bundled model)")
     p.add_argument("--device", default=None, help="cpu, cuda, mps or auto (default: the add-on's setting)")
+    p.add_argument("--clip-weights", default=None, help="CLIP ViT-B/32 weights file, for models using CLIP text features")
     p.add_argument("--validate-only", action="store_true", help="check the jobs file and exit")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     return p.parse_args(_argv(argv))
@@ -656,6 +658,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.model is not None and not Path(args.model).exists():
         print(f"bake: error: model folder {args.model!r} not found; nothing was run", file=sys.stderr)
         return 2
+    if args.clip_weights is not None and not Path(args.clip_weights).is_file():
+        print(f"bake: error: CLIP weights file {args.clip_weights!r} not found; nothing was run", file=sys.stderr)
+        return 2
 
     bpy = _bpy()
     if args.blend:
@@ -673,7 +678,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
     try:
-        enable_addon(args.model, args.device)
+        enable_addon(args.model, args.device, args.clip_weights)
     except Exception as e:  # the batch cannot run at all
         print(f"bake: error: {e}; nothing was run", file=sys.stderr)
         return 2

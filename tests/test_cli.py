@@ -349,3 +349,24 @@ def test_bvh_with_mixamo_names_in_centimetres(tmp_path, real_joints):
     write_bvh(bvh, tmp_path / "mixamo.bvh")
     back = cli.read_motion(tmp_path / "mixamo.bvh")
     np.testing.assert_allclose(back, ours, atol=1e-3)
+
+
+@needs_engine
+def test_missing_clip_weights_is_a_user_error(tmp_path, tiny_model_dir, capsys, monkeypatch):
+    """A model trained with CLIP text features on a machine without the CLIP weights."""
+    import json
+    import shutil
+
+    from bamm_core.text_encoders import DEFAULT_CLIP_PATH
+
+    if DEFAULT_CLIP_PATH.is_file():
+        pytest.skip("this machine has CLIP weights")
+    monkeypatch.delenv("BAMM_CLIP_WEIGHTS", raising=False)
+    model = tmp_path / "clip_model"
+    shutil.copytree(tiny_model_dir, model)
+    cfg = json.loads((model / "config.json").read_text())
+    cfg["text_encoder"] = {"name": "clip", "dim": 32}
+    (model / "config.json").write_text(json.dumps(cfg))
+    code, _, err = run_main(["generate", "a person walks", "--model", model, "--out", tmp_path / "w.npy"], capsys)
+    assert code == 1 and len(err.strip().splitlines()) == 1 and "clip" in err.lower(), err
+    assert not (tmp_path / "w.npy").exists()
