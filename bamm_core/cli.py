@@ -423,8 +423,7 @@ class Progress:
             self.bar = tqdm(total=total, desc=self.desc, unit="step", delay=1.0, file=sys.stderr, leave=False)
         if total != self.bar.total:
             self.bar.total = total
-        self.bar.n = done
-        self.bar.refresh() if self.bar.n >= self.bar.total else self.bar.update(0)
+        self.bar.update(done - self.bar.n)  # update() honours the 1 s delay; refresh() would not
         return True
 
     def close(self) -> None:
