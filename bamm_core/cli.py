@@ -136,7 +136,7 @@ def numbered(path: Path, index: int, count: int) -> Path:
     return path.with_name(f"{path.stem}_{index}{path.suffix}")
 
 
-def write_output(result: Result, path: str | os.PathLike) -> Path:
+def write_output(result: Result, path: str | os.PathLike, quiet: bool = True) -> Path:
     """Write ``result`` to ``path`` in the format its extension names (atomically)."""
     path = Path(path)
     ext = path.suffix.lower()
@@ -168,12 +168,15 @@ def write_output(result: Result, path: str | os.PathLike) -> Path:
             from .preview import save_preview
 
             title = result.prompt if len(result.prompt) <= 60 else result.prompt[:57] + "..."
+            note = slow_note(quiet, f"drawing {path.name} ({joints.shape[0]} frames)...")
             try:
                 save_preview(joints, tmp, fps=result.fps, title=title or None)
             except (FileNotFoundError, RuntimeError) as e:
                 if ext == ".mp4" and "ffmpeg" in str(e).lower():
                     raise UserError(f"cannot write {str(path)!r}: {e} (write a .gif instead)") from None
                 raise
+            finally:
+                note.cancel()
         else:  # check_output_path already refused it
             raise UserError(f"unknown output format {ext!r}")
     return path
@@ -370,11 +373,7 @@ def load_engine(model: str | None, device: str, quiet: bool, clip_weights: str |
     from .checkpoints import CheckpointError
 
     # say what is going on only when loading is slow (so a bad model stays a one-line error)
-    import threading
-
-    note = threading.Timer(1.0, _say, (quiet, f"loading model {model or '(bundled default)'}..."))
-    note.daemon = True
-    note.start()
+    note = slow_note(quiet, f"loading model {model or '(bundled default)'}...")
     try:
         return Engine.from_pretrained(model, device=_resolve_device(device))
     except (CheckpointError, FileNotFoundError, ValueError) as e:  # not a model, missing files
@@ -454,6 +453,17 @@ def _say(quiet: bool, msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
 
 
+def slow_note(quiet: bool, msg: str, after: float = 1.0):
+    """Print ``msg`` on stderr if the work takes longer than ``after`` seconds; call
+    ``.cancel()`` on the result when the work is done."""
+    import threading
+
+    note = threading.Timer(after, _say, (quiet, msg))
+    note.daemon = True
+    note.start()
+    return note
+
+
 # --------------------------------------------------------------------------- argument types
 
 
@@ -522,7 +532,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     for i, motion in enumerate(motions):
         result = Result.from_motion(motion, prompt, seed)
         for out in outs:
-            written = write_output(result, numbered(out, i, len(motions)))
+            written = write_output(result, numbered(out, i, len(motions)), args.quiet)
             _say(args.quiet, f"wrote {written} ({result.joints.shape[0]} frames, {result.joints.shape[0] / FPS:.2f} s)")
     return 0
 
@@ -558,7 +568,7 @@ def cmd_edit(args: argparse.Namespace) -> int:
     if args.inpaint is not None:
         result = keep_outside(result, joints, start, end)
     for out in outs:
-        written = write_output(result, out)
+        written = write_output(result, out, args.quiet)
         _say(args.quiet, f"wrote {written} ({result.joints.shape[0]} frames, {result.joints.shape[0] / FPS:.2f} s)")
     return 0
 
@@ -611,7 +621,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
     joints = read_motion(args.input, args.skeleton_map)
     title = args.title if args.title is not None else Path(args.input).stem
     for out in outs:
-        write_output(Result(joints, None, None, title, None), out)
+        write_output(Result(joints, None, None, title, None), out, args.quiet)
         _say(args.quiet, f"wrote {out} ({joints.shape[0]} frames, {joints.shape[0] / FPS:.2f} s)")
     return 0
 
