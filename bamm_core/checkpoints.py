@@ -268,11 +268,19 @@ def find_official_runs(root: str | Path, dataset: str | None = None, max_depth: 
                 if sd["token_emb.weight"].shape[0] == sd["output_process.poseFinal.weight"].shape[0] + 2:
                     found["transformer"].append(run)  # BAMM (has END); MoMask's is skipped
             break
-    out = {}
-    for kind, runs in found.items():
-        runs = sorted(set(runs))
+    out: dict[str, Path] = {}
+    for kind in ("transformer", "residual", "vq"):
+        runs = sorted(set(found[kind]))
         if not runs:
             raise CheckpointError(f"no official {kind} run (opt.txt + model/*.tar) under {root}")
+        if kind == "vq" and len(runs) > 1:
+            # the release keeps a copy of the VQ run under log/vq/; the transformer's opt.txt
+            # names the VQ it was trained with, and only the real one has meta/mean.npy
+            vq_name = parse_opt_txt(out["transformer"] / "opt.txt").get("vq_name")
+            named = [r for r in runs if r.name == vq_name] or runs
+            with_meta = [r for r in named if (r / "meta" / "mean.npy").is_file()] or named
+            runs = with_meta if len({r.name for r in with_meta}) == 1 else runs
+            runs = runs[:1] if len({r.name for r in runs}) == 1 else runs
         if len(runs) > 1:
             raise CheckpointError(f"several official {kind} runs under {root}: "
                                   f"{[str(r) for r in runs]}; use Engine.from_official(...)")

@@ -118,7 +118,10 @@ class Engine:
         if ckpt.is_model_dir(path):
             return cls(ckpt.load_model_dir(path, device), device)
         if path.is_dir():
-            runs = ckpt.find_official_runs(path)
+            try:  # a release tree may hold HumanML3D and KIT runs: take HumanML3D's
+                runs = ckpt.find_official_runs(path, dataset="t2m")
+            except ckpt.CheckpointError:
+                runs = ckpt.find_official_runs(path)
             return cls(ckpt.load_official(runs["transformer"], runs["vq"], runs["residual"],
                                           device), device)
         raise ckpt.CheckpointError(f"{path} is neither a model folder nor an official "

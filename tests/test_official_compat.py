@@ -264,5 +264,16 @@ def test_official_tree_through_engine(dump, tmp_path):
             eng.generate("a person walks", length=40)
     # explicit folders work too
     runs = ckpt.find_official_runs(root)
+    # the release's extra copy of the VQ run under log/vq/ (opt.txt, model/, no meta) and a
+    # KIT run next to it do not confuse the lookup
+    copy = root / "log" / "vq" / "t2m" / runs["vq"].name
+    shutil.copytree(runs["vq"] / "model", copy / "model")
+    shutil.copy(runs["vq"] / "opt.txt", copy / "opt.txt")
+    kit = root / "checkpoints" / "kit" / (runs["residual"].name + "_k")
+    shutil.copytree(runs["residual"], kit)
+    opt = ckpt.parse_opt_txt(kit / "opt.txt")
+    ckpt.write_opt_txt(kit / "opt.txt", {**opt, "dataset_name": "kit"})
+    assert ckpt.find_official_runs(root, dataset="t2m") == runs
+    assert Engine.from_pretrained(root).info()["parameters"] == eng.info()["parameters"]
     eng2 = Engine.from_official(runs["transformer"], runs["vq"], runs["residual"])
     assert eng2.info()["parameters"] == eng.info()["parameters"]
