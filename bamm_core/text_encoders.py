@@ -122,6 +122,12 @@ class MiniLMTextEncoder(TextEncoder):
             except ImportError as e:
                 raise TextEncoderError("the MiniLM text encoder needs 'sentence-transformers' "
                                        "(pip install 'bamm-motion[minilm]')") from e
+            try:  # no weight-loading progress bars on the user's console
+                from transformers.utils import logging as hf_logging
+
+                hf_logging.disable_progress_bar()
+            except Exception:
+                pass
             self._model = SentenceTransformer(str(path), device=self.device)
         return self._model
 
