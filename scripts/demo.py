@@ -1,15 +1,19 @@
-"""`make demo`: a real motion through the motion layer, end to end.
+"""`make demo`: the main job, end to end.
 
-Until a trained model ships, the demo takes a real motion-capture take (a Bandai Namco BVH
-from ``../shared/data/bandai-namco``; falling back to the HumanML3D reference sample in
-``../shared/reference/humanml3d``), converts it to the 263-d HumanML3D features BAMM works on,
-decodes the features back to joints, and writes
+With the bundled default model (``bamm_core/models/default``) the demo generates a motion from
+a prompt, then regenerates a second of it with another prompt (inpainting), and writes
 
-* ``out/demo_preview.gif`` - stick-figure animation of the decoded motion,
-* ``out/demo.bvh``         - the decoded motion as a SMPL-22 BVH (opens in Blender),
-* ``out/demo_features.npy`` - the (T, 263) features.
+* ``out/demo.bvh`` / ``out/demo.gif`` / ``out/demo.npz`` - the generated motion (SMPL-22 BVH,
+  stick-figure preview, joints + features + tokens),
+* ``out/demo_inpainted.gif`` / ``out/demo_inpainted.bvh`` - the same motion with frames
+  40-80 regenerated.
 
-Usage: ``python scripts/demo.py [--take NAME] [--shared DIR] [--out DIR]``.
+``--mocap`` (or no bundled model) instead takes a real motion-capture take through the motion
+layer: a Bandai Namco BVH from ``../shared/data/bandai-namco`` (falling back to the HumanML3D
+reference sample) -> 263-d HumanML3D features -> joints -> ``out/demo_preview.gif``,
+``out/demo.bvh``, ``out/demo_features.npy``.
+
+Usage: ``python scripts/demo.py [--prompt TEXT] [--seed N] [--mocap [--take NAME] [--shared DIR]] [--out DIR]``.
 """
 from __future__ import annotations
 
@@ -47,14 +51,62 @@ def find_take(shared: Path, take: str, tmp: Path) -> Path | None:
     return None
 
 
+def _rel(path: Path) -> Path:
+    return path.relative_to(REPO) if path.is_relative_to(REPO) else path
+
+
+def generate_demo(args) -> int:
+    """Prompt -> motion with the bundled model, then inpaint one second of it."""
+    from bamm_core import Engine
+
+    t0 = time.time()
+    eng = Engine.from_pretrained()
+    print(f"1. loaded the bundled model {eng.info().get('name', '')} in {time.time() - t0:.1f} s")
+    t1 = time.time()
+    m = eng.generate(args.prompt, seed=args.seed)
+    print(f"2. generated \"{args.prompt}\" (seed {args.seed}): {m.joints.shape[0]} frames "
+          f"({m.joints.shape[0] / eng.fps:.1f} s, length predicted) in {time.time() - t1:.1f} s")
+    np.savez(args.out / "demo.npz", joints=m.joints, features=m.features, tokens=m.tokens,
+             fps=eng.fps, prompt=args.prompt, seed=args.seed)
+    print(f"3. wrote {_rel(save_smpl22_bvh(m.joints, args.out / 'demo.bvh', fps=eng.fps))} and "
+          f"{_rel(save_preview(m.joints, args.out / 'demo.gif', fps=eng.fps, title=args.prompt))}")
+    end = min(80, m.joints.shape[0] - 4)
+    start = min(40, max(0, end - 20))
+    t1 = time.time()
+    m2 = eng.inpaint(m, start=start, end=end, text=args.inpaint_prompt, seed=args.seed)
+    same = bool(np.array_equal(m2.joints[:start], m.joints[:start])
+                and np.array_equal(m2.joints[end:], m.joints[end:]))
+    print(f"4. regenerated frames {start}-{end} as \"{args.inpaint_prompt}\" in {time.time() - t1:.1f} s "
+          f"(frames outside the range unchanged: {same})")
+    save_smpl22_bvh(m2.joints, args.out / "demo_inpainted.bvh", fps=eng.fps)
+    gif = save_preview(m2.joints, args.out / "demo_inpainted.gif", fps=eng.fps,
+                       title=f"{args.prompt} / {start}-{end}: {args.inpaint_prompt}")
+    print(f"5. wrote {_rel(args.out / 'demo_inpainted.bvh')} and {_rel(gif)}")
+    print(f"done in {time.time() - t0:.1f} s")
+    return 0
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--take", default=DEFAULT_TAKE, help="Bandai take name (without .bvh)")
+    p.add_argument("--prompt", default="a person walks forward happily.")
+    p.add_argument("--inpaint-prompt", default="a person waves the right hand.")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--mocap", action="store_true", help="motion-layer round trip of a real take instead")
+    p.add_argument("--take", default=DEFAULT_TAKE, help="Bandai take name (without .bvh), with --mocap")
     p.add_argument("--shared", type=Path, default=Path(os.environ.get("BAMM_SHARED", REPO.parent / "shared")))
     p.add_argument("--out", type=Path, default=REPO / "out")
     args = p.parse_args(argv)
-    t0 = time.time()
     args.out.mkdir(parents=True, exist_ok=True)
+    if not args.mocap:
+        if (REPO / "bamm_core" / "models" / "default" / "config.json").is_file():
+            return generate_demo(args)
+        print("no bundled model in bamm_core/models/default: showing the motion-layer round trip instead")
+    return mocap_demo(args)
+
+
+def mocap_demo(args) -> int:
+    """A real take through the motion layer: BVH -> 22 joints -> features -> joints -> BVH/GIF."""
+    t0 = time.time()
 
     with tempfile.TemporaryDirectory() as tmp:
         bvh_path = find_take(args.shared, args.take, Path(tmp)) if args.shared.is_dir() else None
