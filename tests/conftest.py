@@ -18,6 +18,20 @@ def shared_dir() -> Path:
     return SHARED
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny tensors run fastest on one intra-op thread (and stay robust on a busy machine).
+
+    Use per module with ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``.
+    """
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 # --- engine fixtures (tiny random model) -------------------------------------
 
 

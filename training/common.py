@@ -38,6 +38,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from .dataset import HumanML3DDir  # the one reader of the HumanML3D layout (re-exported)
+
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 
 # HumanML3D feature groups that the official code divides the std by ``feat_bias`` (=5):
@@ -167,70 +169,6 @@ def unwrap(module: nn.Module) -> nn.Module:
 
 
 # --------------------------------------------------------------------------- data
-class HumanML3DDir:
-    """Reader for a HumanML3D-layout dataset directory.
-
-    ``root/new_joint_vecs/<name>.npy`` (T, 263) float features; ``root/texts/<name>.txt`` one
-    caption per line as ``caption#tokens#start#end`` (start/end in seconds, 0.0 = whole clip);
-    ``root/{train,val,test}.txt`` name lists; ``root/Mean.npy``, ``root/Std.npy``.
-
-    ``items(split)`` returns one dict per (clip, caption-group) with ``name``, ``features``
-    (T, D) float32 (raw, un-normalised) and ``captions`` (list of str).  Clips shorter than
-    ``min_len`` frames are skipped; longer than ``max_len`` are cut to ``max_len``.  Captions
-    with a start/end tag become their own item on the tagged sub-clip, as in HumanML3D.
-    """
-
-    def __init__(self, root: str | os.PathLike, fps: int = 20):
-        self.root = Path(root)
-        if not (self.root / "new_joint_vecs").is_dir():
-            raise FileNotFoundError(f"{self.root} is not a HumanML3D-layout dir (no new_joint_vecs/)")
-        self.fps = fps
-        self.mean = np.load(self.root / "Mean.npy").astype(np.float32)
-        self.std = np.load(self.root / "Std.npy").astype(np.float32)
-
-    def names(self, split: str) -> list[str]:
-        f = self.root / f"{split}.txt"
-        if not f.is_file():
-            raise FileNotFoundError(f"split file {f} not found")
-        return [ln.strip() for ln in f.read_text().splitlines() if ln.strip()]
-
-    def captions(self, name: str) -> list[tuple[str, float, float]]:
-        f = self.root / "texts" / f"{name}.txt"
-        out = []
-        if not f.is_file():
-            return out
-        for ln in f.read_text().splitlines():
-            parts = ln.strip().split("#")
-            if not parts or not parts[0]:
-                continue
-            s = float(parts[2]) if len(parts) > 2 and parts[2] not in ("", "nan") else 0.0
-            e = float(parts[3]) if len(parts) > 3 and parts[3] not in ("", "nan") else 0.0
-            out.append((parts[0].strip(), s, e))
-        return out
-
-    def items(self, split: str, min_len: int = 40, max_len: int = 196) -> list[dict]:
-        out: list[dict] = []
-        for name in self.names(split):
-            path = self.root / "new_joint_vecs" / f"{name}.npy"
-            if not path.is_file():
-                continue
-            feats = np.load(path).astype(np.float32)
-            whole, tagged = [], []
-            for cap, s, e in self.captions(name):
-                (whole if (s == 0.0 and e == 0.0) else tagged).append((cap, s, e))
-            groups = []
-            if whole:
-                groups.append((name, feats, [c for c, _, _ in whole]))
-            for i, (cap, s, e) in enumerate(tagged):
-                sub = feats[int(s * self.fps): int(e * self.fps)]
-                groups.append((f"{name}#{i}", sub, [cap]))
-            for key, f, caps in groups:
-                if len(f) < min_len:
-                    continue
-                out.append({"name": key, "features": f[:max_len], "captions": caps})
-        return out
-
-
 def model_std(std: np.ndarray) -> np.ndarray:
     """The std the official models normalise with: dataset std, root (0:4) and foot contacts
     (last 4 dims) divided by ``FEAT_BIAS`` (SPEC §1.4)."""

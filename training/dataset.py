@@ -57,11 +57,22 @@ def dataset_kind(root: str | Path) -> dict:
 class HumanML3DDir:
     """Reader of a HumanML3D-layout directory (names, features, joints, captions, statistics)."""
 
-    def __init__(self, root: str | Path):
+    def __init__(self, root: str | Path, fps: float | None = None):
         self.root = Path(root)
         if not (self.root / "new_joint_vecs").is_dir():
             raise FileNotFoundError(f"{self.root} is not a HumanML3D-layout folder (no new_joint_vecs/)")
         self.info = dataset_kind(self.root)
+        self.fps = float(fps if fps is not None else self.info["fps"])
+
+    @property
+    def mean(self) -> np.ndarray:
+        """``Mean.npy`` as float32 (D,)."""
+        return np.load(self.root / "Mean.npy").astype(np.float32)
+
+    @property
+    def std(self) -> np.ndarray:
+        """``Std.npy`` as float32 (D,) (the dataset's, before any model-side re-weighting)."""
+        return np.load(self.root / "Std.npy").astype(np.float32)
 
     def names(self, split: str = "train") -> list[str]:
         f = self.root / f"{split}.txt"
@@ -89,6 +100,29 @@ class HumanML3DDir:
 
     def normalizer(self) -> Normalizer:
         return Normalizer.from_dir(self.root)
+
+    def items(self, split: str, min_len: int = 40, max_len: int = 196) -> list[dict]:
+        """One dict per (clip, caption group) of ``split``, raw (un-normalised) features.
+
+        Keys: ``name``, ``features`` (T, D) float32 and ``captions`` (list of str).  Untagged
+        captions share the whole clip; a caption with a start/end tag (seconds) becomes its own
+        item on that sub-clip (``name#i``), as in HumanML3D.  Clips shorter than ``min_len``
+        frames are skipped, longer ones cut to ``max_len``.
+        """
+        out: list[dict] = []
+        for name in self.names(split):
+            if not (self.root / "new_joint_vecs" / f"{name}.npy").is_file():
+                continue
+            feats = self.features(name)
+            caps = self.captions(name)
+            whole = [c.text for c in caps if c.start == 0.0 and c.end == 0.0]
+            groups = [(name, feats, whole)] if whole else []
+            tagged = [c for c in caps if not (c.start == 0.0 and c.end == 0.0)]
+            for i, c in enumerate(tagged):
+                groups.append((f"{name}#{i}", feats[int(c.start * self.fps): int(c.end * self.fps)], [c.text]))
+            out.extend({"name": key, "features": f[:max_len], "captions": texts}
+                       for key, f, texts in groups if len(f) >= min_len)
+        return out
 
 
 class _Seeded:
