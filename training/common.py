@@ -38,7 +38,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from .dataset import HumanML3DDir  # the one reader of the HumanML3D layout (re-exported)
+from .dataset import HumanML3DDir  # noqa: F401  (re-exported: the one HumanML3D-layout reader)
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 
@@ -474,6 +474,34 @@ def base_parser(description: str) -> argparse.ArgumentParser:
     p.add_argument("--resume-from", default=None,
                    help="start from this checkpoint (e.g. training_state/<stage>.pt) when OUT has none")
     return p
+
+
+@dataclass
+class RunSetup:
+    """What every ``train_*`` entry point derives from its arguments before building a model."""
+
+    cfg: dict            # the whole preset
+    stage: dict          # the preset's section for this stage, with command-line overrides
+    dataset: dict        # the preset's ``dataset`` section
+    seed: int
+    info: "DistInfo"
+    device: torch.device
+    out: Path
+
+
+def start_run(args: argparse.Namespace, stage: str) -> RunSetup:
+    """Load the preset, apply overrides, set threads, pick the device (DDP-aware) and seed."""
+    cfg = load_config(args.config)
+    stage_cfg = stage_config(cfg, stage, {"batch_size": args.batch_size, "lr": args.lr,
+                                          "max_steps": args.max_steps, "ckpt_every": args.ckpt_every})
+    seed = args.seed if args.seed is not None else cfg.get("seed", 0)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    info, device = DistInfo.from_env(pick_device(args.device))
+    seed_everything(seed)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    return RunSetup(cfg, stage_cfg, cfg["dataset"], seed, info, device, out)
 
 
 def write_json(path: Path, obj: Any) -> None:

@@ -26,7 +26,6 @@ keeps CPU time sane (rounded down to whole batches of 32).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from dataclasses import dataclass

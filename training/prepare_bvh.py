@@ -380,7 +380,7 @@ def _print_summary(s: dict, out: Path, log=print) -> None:
         f"({'with' if s['mirrored'] else 'without'} mirrors) in {out}")
     log(f"frames at 20 fps: {s['frames']:,} ({s['hours']:.2f} h); without mirrors "
         f"{s['frames_without_mirrors']:,} ({s['hours_without_mirrors']:.2f} h)")
-    log(f"splits (motions): " + ", ".join(f"{k} {v}" for k, v in s["splits"].items()))
+    log("splits (motions): " + ", ".join(f"{k} {v}" for k, v in s["splits"].items()))
     if s["skipped"]:
         log(f"skipped {len(s['skipped'])} takes:")
         for n, r in sorted(s["skipped"].items()):

@@ -10,7 +10,6 @@ MM-Dist of real motions on the validation split (``--eval-split``).
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -42,17 +41,9 @@ def main(argv: list[str] | None = None) -> dict:
     p = C.base_parser(__doc__.splitlines()[0])
     p.add_argument("--eval-split", default="val")
     args = p.parse_args(argv)
-    cfg = C.load_config(args.config)
-    ec = C.stage_config(cfg, "evaluator", {"batch_size": args.batch_size, "lr": args.lr,
-                                           "max_steps": args.max_steps, "ckpt_every": args.ckpt_every})
-    ds_cfg = cfg["dataset"]
-    seed = args.seed if args.seed is not None else cfg.get("seed", 0)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = C.pick_device(args.device)
-    info, device = C.DistInfo.from_env(device)
-    C.seed_everything(seed)
-    out = Path(args.out)
+    run = C.start_run(args, "evaluator")
+    cfg, ec, ds_cfg, seed = run.cfg, run.stage, run.dataset, run.seed
+    info, device, out = run.info, run.device, run.out
 
     data = C.HumanML3DDir(args.data, fps=ds_cfg.get("fps", 20))
     items = data.items("train", ds_cfg["min_len"], 10**9)  # whole clips; random crops per step

@@ -12,7 +12,6 @@ ground-truth embeddings of layers < q and predicts layer q (text dropped with
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -31,18 +30,9 @@ def main(argv: list[str] | None = None) -> dict:
     p = C.base_parser(__doc__.splitlines()[0])
     p.add_argument("--vq", required=True, help="train_vq run directory (its last.pt)")
     args = p.parse_args(argv)
-    cfg = C.load_config(args.config)
-    rc = C.stage_config(cfg, "residual", {"batch_size": args.batch_size, "lr": args.lr,
-                                          "max_steps": args.max_steps, "ckpt_every": args.ckpt_every})
-    ds_cfg = cfg["dataset"]
-    seed = args.seed if args.seed is not None else cfg.get("seed", 0)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = C.pick_device(args.device)
-    info, device = C.DistInfo.from_env(device)
-    C.seed_everything(seed)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    run = C.start_run(args, "residual")
+    cfg, rc, ds_cfg, seed = run.cfg, run.stage, run.dataset, run.seed
+    info, device, out = run.info, run.device, run.out
 
     items, cache, vq_state = setup_tokens_and_text(args, cfg, out, info, device)
     vq_arch = vq_state["arch"]

@@ -145,17 +145,9 @@ def reconstruction_error(vq: torch.nn.Module, items: list[dict], device, unit: i
 def main(argv: list[str] | None = None) -> dict:
     p = C.base_parser(__doc__.splitlines()[0])
     args = p.parse_args(argv)
-    cfg = C.load_config(args.config)
-    vc = C.stage_config(cfg, "vq", {"batch_size": args.batch_size, "lr": args.lr,
-                                    "max_steps": args.max_steps, "ckpt_every": args.ckpt_every})
-    ds_cfg = cfg["dataset"]
-    seed = args.seed if args.seed is not None else cfg.get("seed", 0)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = C.pick_device(args.device)
-    info, device = C.DistInfo.from_env(device)
-    C.seed_everything(seed)
-    out = Path(args.out)
+    run = C.start_run(args, "vq")
+    cfg, vc, ds_cfg, seed = run.cfg, run.stage, run.dataset, run.seed
+    info, device, out = run.info, run.device, run.out
 
     data = C.HumanML3DDir(args.data, fps=ds_cfg.get("fps", 20))
     mean, std = data.mean, C.model_std(data.std)
