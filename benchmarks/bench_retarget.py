@@ -81,14 +81,9 @@ def main() -> int:
             bpy.context.scene.collection.objects.link(ob)
             bpy.context.view_layer.objects.active = ob
             bpy.ops.object.mode_set(mode="EDIT")
-            ebs = {}
-            for b in bones:
-                eb = data.edit_bones.new(b["name"])
-                eb.head, eb.tail, eb.roll = b["head"], b["tail"], b["roll"]
-                ebs[b["name"]] = eb
-            for b in bones:
-                if b["parent"]:
-                    ebs[b["name"]].parent = ebs[b["parent"]]
+            from blender_addon.rig import add_edit_bones
+
+            add_edit_bones(data, bones)
             bpy.ops.object.mode_set(mode="OBJECT")
             for pb in ob.pose.bones:
                 pb.rotation_mode = "QUATERNION"

@@ -23,7 +23,7 @@ from bpy.props import BoolProperty, EnumProperty, FloatProperty, FloatVectorProp
 
 from . import dependencies, jobs, keyframes
 from .core import submodule
-from .rig import UserError, armature_from_context, read_joints, retargeter_for
+from .rig import UserError, add_edit_bones, armature_from_context, read_joints, retargeter_for
 
 MODEL_FPS = 20
 
@@ -497,14 +497,7 @@ class BAMM_OT_create_armature(bpy.types.Operator):
         ob.select_set(True)
         bpy.ops.object.mode_set(mode="EDIT")
         try:
-            ebs = {}
-            for b in bones:
-                eb = data.edit_bones.new(b["name"])
-                eb.head, eb.tail, eb.roll = b["head"], b["tail"], b["roll"]
-                ebs[b["name"]] = eb
-            for b in bones:
-                if b["parent"]:
-                    ebs[b["name"]].parent = ebs[b["parent"]]
+            add_edit_bones(data, bones)
         finally:
             bpy.ops.object.mode_set(mode="OBJECT")
         for pb in ob.pose.bones:

@@ -10,6 +10,22 @@ class UserError(Exception):
     """Bad input from the user; operators report its message and change nothing."""
 
 
+def add_edit_bones(armature, bones) -> dict:
+    """Create ``bones`` (dicts with name, head, tail, roll, parent) as edit bones of ``armature``.
+
+    The armature's object must be in Edit Mode.  Returns name -> edit bone.
+    """
+    ebs = {}
+    for b in bones:
+        eb = armature.edit_bones.new(b["name"])
+        eb.head, eb.tail, eb.roll = b["head"], b["tail"], b["roll"]
+        ebs[b["name"]] = eb
+    for b in bones:
+        if b["parent"]:
+            ebs[b["name"]].parent = ebs[b["parent"]]
+    return ebs
+
+
 def rest_pose(ob):
     """The armature's rest pose in armature space as a ``retargeting.RestPose``."""
     rt = submodule("retargeting")

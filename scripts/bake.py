@@ -42,8 +42,10 @@ import csv
 import json
 import math
 import os
+import signal
 import sys
 import tempfile
+import threading
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -586,8 +588,38 @@ class BatchInterrupted(Exception):
         self.results, self.job = results, job
 
 
+class StopAfterJob:
+    """While active, Ctrl-C (SIGINT) only asks the batch to stop after the running job.
+
+    An interrupt raised inside a Blender operator (an export, say) would be swallowed and
+    reported as that operator's error, and the batch would go on; a flag checked between jobs
+    always stops it.  Outside the main thread (no signal handlers there) it does nothing.
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._old = None
+
+    def __enter__(self) -> "StopAfterJob":
+        if threading.current_thread() is threading.main_thread():
+            self._old = signal.signal(signal.SIGINT, self._request)
+        return self
+
+    def _request(self, signum, frame) -> None:
+        self.requested = True
+
+    def __exit__(self, *exc) -> None:
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+
+
 def run_batch(jobs: list[Job], quiet: bool = False) -> list[JobResult]:
-    """Run every job (the add-on must be enabled); failures don't stop the batch."""
+    """Run every job (the add-on must be enabled); failures don't stop the batch, Ctrl-C does."""
+    with StopAfterJob() as stop:
+        return _run_jobs(jobs, quiet, stop)
+
+
+def _run_jobs(jobs: list[Job], quiet: bool, stop: StopAfterJob) -> list[JobResult]:
     from tqdm import tqdm
 
     results: list[JobResult] = []
@@ -609,6 +641,9 @@ def run_batch(jobs: list[Job], quiet: bool = False) -> list[JobResult]:
         results.append(JobResult(job, ok, msg, time.perf_counter() - t0))
         if not ok:
             tqdm.write(f"{job.label}: FAILED: {msg}", file=sys.stderr)
+        if stop.requested:
+            bar.close()
+            raise BatchInterrupted(results, job)
     return results
 
 
