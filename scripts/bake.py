@@ -581,7 +581,7 @@ class JobResult:
 
 
 class BatchInterrupted(Exception):
-    """Ctrl-C during a job: the results so far and the job that was cut short."""
+    """Ctrl-C during a batch: the results so far and the job during which it came."""
 
     def __init__(self, results: list[JobResult], job: Job):
         super().__init__(f"interrupted during {job.label}")
