@@ -18,6 +18,29 @@ def shared_dir() -> Path:
     return SHARED
 
 
+@pytest.fixture(scope="session")
+def extract_bandai(shared_dir):
+    """``extract_bandai(dest, names, archive="dataset-1")``: copy the named Bandai Namco takes
+    (``NAME.bvh`` and its ``NAME.json`` labels) out of a developer-set archive into ``dest``."""
+    import tarfile
+
+    def extract(dest: Path, names, archive: str = "dataset-1") -> Path:
+        path = shared_dir / "data" / "bandai-namco" / f"bandai-namco-{archive}-dev.tar.xz"
+        wanted = {f"{n}.{ext}" for n in names for ext in ("bvh", "json")}
+        dest.mkdir(parents=True, exist_ok=True)
+        with tarfile.open(path) as t:
+            for m in t:
+                base = m.name.rsplit("/", 1)[-1]
+                if base in wanted:
+                    (dest / base).write_bytes(t.extractfile(m).read())
+        missing = {f"{n}.bvh" for n in names} - {p.name for p in dest.glob("*.bvh")}
+        if missing:
+            raise FileNotFoundError(f"not in {path.name}: {sorted(missing)}")
+        return dest
+
+    return extract
+
+
 @pytest.fixture(scope="module")
 def one_torch_thread():
     """Tiny tensors run fastest on one intra-op thread (and stay robust on a busy machine).

@@ -1,5 +1,4 @@
 """BVH reading/writing/FK on real files, and the SMPL-22 export (incl. Blender's importer)."""
-import tarfile
 
 import numpy as np
 import pytest
@@ -11,16 +10,8 @@ TAKE = "dataset-1_walk_normal_001"
 
 
 @pytest.fixture(scope="module")
-def bandai_take(shared_dir, tmp_path_factory):
-    archive = shared_dir / "data" / "bandai-namco" / "bandai-namco-dataset-1-dev.tar.xz"
-    out = tmp_path_factory.mktemp("bandai_bvh")
-    with tarfile.open(archive) as t:
-        for m in t:
-            if m.name.endswith(f"/{TAKE}.bvh"):
-                t.extract(m, out)
-                break
-    (path,) = out.rglob(f"{TAKE}.bvh")
-    return path
+def bandai_take(extract_bandai, tmp_path_factory):
+    return extract_bandai(tmp_path_factory.mktemp("bandai_bvh"), [TAKE]) / f"{TAKE}.bvh"
 
 
 @pytest.fixture(scope="module")

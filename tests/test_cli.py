@@ -34,18 +34,10 @@ def real_joints(shared_dir) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def bandai_bvh(shared_dir, tmp_path_factory) -> Path:
+def bandai_bvh(extract_bandai, tmp_path_factory) -> Path:
     """One real Bandai Namco take (their own 30 fps, centimetre skeleton)."""
-    import tarfile
-
-    archive = shared_dir / "data/bandai-namco/bandai-namco-dataset-1-dev.tar.xz"
-    out = tmp_path_factory.mktemp("bandai") / "take.bvh"
-    with tarfile.open(archive, "r:xz") as t:
-        for member in t:
-            if member.name.endswith(".bvh"):
-                out.write_bytes(t.extractfile(member).read())
-                return out
-    pytest.skip("no BVH in the Bandai archive")
+    take = "dataset-1_walk_normal_001"
+    return extract_bandai(tmp_path_factory.mktemp("bandai"), [take]) / f"{take}.bvh"
 
 
 def run_main(argv, capsys):

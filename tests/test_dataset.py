@@ -12,24 +12,10 @@ from training.prepare_bvh import prepare
 
 
 
-def extract_takes(shared_dir, dest, names):
-    """Copy the named takes (.bvh + .json) out of the dataset-1 archive into ``dest``."""
-    import tarfile
-
-    archive = shared_dir / "data" / "bandai-namco" / "bandai-namco-dataset-1-dev.tar.xz"
-    wanted = {f"{n}.{ext}" for n in names for ext in ("bvh", "json")}
-    with tarfile.open(archive) as t:
-        for m in t:
-            base = m.name.rsplit("/", 1)[-1]
-            if base in wanted:
-                (dest / base).write_bytes(t.extractfile(m).read())
-    return dest
-
-
 @pytest.fixture(scope="module")
-def bandai_dir(shared_dir, tmp_path_factory):
-    src = extract_takes(shared_dir, tmp_path_factory.mktemp("src"),
-                        ["dataset-1_walk_normal_001", "dataset-1_bye_happy_001", "dataset-1_run_happy_001"])
+def bandai_dir(shared_dir, extract_bandai, tmp_path_factory):
+    src = extract_bandai(tmp_path_factory.mktemp("src"),
+                         ["dataset-1_walk_normal_001", "dataset-1_bye_happy_001", "dataset-1_run_happy_001"])
     out = tmp_path_factory.mktemp("ds") / "bandai"
     prepare(src, out, "bandai", shared_dir / "data" / "bandai-namco" / "captions.json",
             progress=False, log=lambda *a: None, fractions=(1.0, 0.0, 0.0))

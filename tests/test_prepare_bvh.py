@@ -13,21 +13,9 @@ TAKES = ["dataset-1_walk_normal_001", "dataset-1_bye_normal_001", "dataset-1_wal
          "dataset-1_respond_normal_001", "dataset-1_dash_normal_001"]
 
 
-def extract_takes(shared_dir, dest, names):
-    archive = shared_dir / "data" / "bandai-namco" / "bandai-namco-dataset-1-dev.tar.xz"
-    wanted = {f"{n}.{ext}" for n in names for ext in ("bvh", "json")}
-    dest.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(archive) as t:
-        for m in t:
-            base = m.name.rsplit("/", 1)[-1]
-            if base in wanted:
-                (dest / base).write_bytes(t.extractfile(m).read())
-    return dest
-
-
 @pytest.fixture(scope="module")
-def prepared(shared_dir, tmp_path_factory):
-    src = extract_takes(shared_dir, tmp_path_factory.mktemp("src"), TAKES)
+def prepared(shared_dir, extract_bandai, tmp_path_factory):
+    src = extract_bandai(tmp_path_factory.mktemp("src"), TAKES)
     # a take that cannot be parsed: the motion section is cut off
     text = (src / "dataset-1_walk_normal_001.bvh").read_text()
     (src / "dataset-1_walk_sad_999.bvh").write_text(text[: len(text) // 2])
@@ -136,8 +124,8 @@ def test_split_is_deterministic_and_stratified():
     assert {items[n] for n in a["val"]} == {"walk", "bow"}
 
 
-def test_archive_source_and_cli_errors(shared_dir, tmp_path, capsys):
-    src = extract_takes(shared_dir, tmp_path / "takes", ["dataset-1_bow_happy_001"])
+def test_archive_source_and_cli_errors(shared_dir, extract_bandai, tmp_path, capsys):
+    src = extract_bandai(tmp_path / "takes", ["dataset-1_bow_happy_001"])
     archive = tmp_path / "arch" / "takes.tar.xz"
     archive.parent.mkdir()
     with tarfile.open(archive, "w:xz", preset=0) as t:
