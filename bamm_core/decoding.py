@@ -19,11 +19,14 @@ Refinement strategies (which round-1 tokens are re-generated):
   draws + 5 uniform draws) -> bit-identical token ids to the official code for the same
   seed (``temperature``/``top_k`` are ignored, as upstream).
 
-Speed (non-official modes): round 1 uses a key/value cache and stops when every sample
-has emitted [END]; round 2 computes all visible rows in one pass (their outputs depend only
-on visible tokens) and recomputes the causal chain of masked rows lazily, in chunks, only
-where a masked token's prediction depends on it.  For ``every_other`` that is a single
-forward.  Conditional and unconditional (CFG) halves always run as one batch.
+Speed (non-official modes): round 1 uses a key/value cache (preallocated, see
+:class:`~bamm_core.transformer.KVCache`) and stops when every sample has emitted [END];
+its 2-row products run weight-major (:func:`~bamm_core.transformer.linear`).  Round 2
+computes all visible rows in one pass (their outputs depend only on visible tokens) and
+recomputes the causal chain of masked rows lazily, in chunks, only where a masked token's
+prediction depends on it.  For ``every_other`` that is a single forward.  Round 2 and the
+residual layers see only the slots up to the longest sample's [END].  Conditional and
+unconditional (CFG) halves always run as one batch.
 
 All randomness comes from the ``generator`` argument (a ``torch.Generator``); a generator
 seeded with ``s`` draws the same numbers as ``torch.manual_seed(s)`` does globally.
@@ -38,7 +41,7 @@ from torch import Tensor
 
 from .attention_masks import visible_positions
 from .residual_transformer import ResidualTransformer
-from .transformer import BAMMTransformer, KVCache, concat_cache
+from .transformer import BAMMTransformer, KVCache
 
 REFINE_STRATEGIES = ("every_other", "low_confidence", "confidence_below", "suffix", "none",
                      "official")
@@ -140,13 +143,11 @@ def autoregressive_round(mt: BAMMTransformer, cond: Tensor, lengths: Tensor | No
     found = torch.full((b,), steps, dtype=torch.long, device=dev) if predict else lengths.clone()
     done = torch.zeros(b, dtype=torch.bool, device=dev)
     last = steps if predict else int(lengths.max())
-    cache: KVCache | None = None
+    cache = KVCache(n_slots) if use_cache else None
     for k in range(last):
         if use_cache:
             x = mt.embed_text(cond2) if k == 0 else mt.embed_tokens(ids[:, k - 1:k].repeat(reps, 1), k - 1)
-            h, kv = mt.seqTransEncoder(x, None, cache)
-            cache = concat_cache(cache, kv)
-            logits = mt.logits_from_hidden(h[:, -1])
+            logits = mt.logits_from_hidden(mt.seqTransEncoder(x, None, cache)[:, -1])
         else:
             logits = mt.forward(ids.repeat(reps, 1), cond2)[:, :, k]
         if guided:
@@ -199,11 +200,10 @@ def refinement_round(mt: BAMMTransformer, cond: Tensor, ids: Tensor, lengths: Te
     # phase A: all rows; outputs/keys of visible rows are exact (they see only U)
     x = torch.cat([mt.embed_text(cond2), mt.embed_tokens(ids.repeat(2, 1))], 1)
     mask_a = vis2[:, None, None, :] | torch.eye(s, dtype=torch.bool, device=dev)[None, None]
-    h_a, cache_a = mt.seqTransEncoder(x, mask_a)
-    logits_a = mt.logits_from_hidden(h_a)  # (2B, S, K+1)
+    cache = KVCache(2 * s)  # phase A's S positions, then the recomputed rows
+    logits_a = mt.logits_from_hidden(mt.seqTransEncoder(x, mask_a, cache))  # (2B, S, K+1)
 
     # phase B: masked rows, recomputed lazily as one causal chain
-    rec_cache: KVCache | None = None
     rec_pos: list[int] = []
     rec_logits: dict[int, Tensor] = {}
     next_row = 1
@@ -223,12 +223,8 @@ def refinement_round(mt: BAMMTransformer, cond: Tensor, ids: Tensor, lengths: Te
             m_rec = q_free[:, :, None] & k_free[:, None, :] & causal[None]
             m_a = vis2[:, None, :].expand(-1, len(rows), -1)
             mask = torch.cat([m_a, m_rec], 2)[:, None]  # (2B, 1, R, S + P + R)
-            past = [(torch.cat([ka, kr], 2), torch.cat([va, vr], 2))
-                    for (ka, va), (kr, vr) in zip(cache_a, rec_cache)] if rec_cache else cache_a
-            h, kv = mt.seqTransEncoder(xr, mask, past)
-            rec_cache = concat_cache(rec_cache, kv)
+            lg = mt.logits_from_hidden(mt.seqTransEncoder(xr, mask, cache))
             rec_pos += rows
-            lg = mt.logits_from_hidden(h)
             for i, r in enumerate(rows):
                 rec_logits[r] = lg[:, i]
         row_logits = logits_a[:, k]
@@ -344,12 +340,11 @@ def official_layer0(mt: BAMMTransformer, cond: Tensor, lengths: Tensor | None,
     # round 1
     ids = torch.full((b, n_slots), mt.pad_id, dtype=torch.long, device=dev)
     probs1 = torch.zeros(b, steps, device=dev)
-    cache: KVCache | None = None
+    cache = KVCache(n_slots) if use_cache else None
     for k in range(steps):
         if use_cache:
             x = mt.embed_text(cond2) if k == 0 else mt.embed_tokens(ids[:, k - 1:k].repeat(2, 1), k - 1)
-            h, kv = mt.seqTransEncoder(x, None, cache)
-            cache = concat_cache(cache, kv)
+            h = mt.seqTransEncoder(x, None, cache)
             logits = _cfg_split(mt.logits_from_hidden(h[:, -1]), b, cfg[0])
         else:
             logits = _cfg_split(mt.forward(ids.repeat(2, 1), cond2)[:, :, k], b, cfg[0])
@@ -475,13 +470,22 @@ def generate_ids(mt: BAMMTransformer, rt: ResidualTransformer, cond: Tensor,
                                                    top_k, generator, use_cache, True,
                                                    n_slots, tick)
         round1 = ids0.clone()
+        # slots after the longest sample's [END] are invisible to every earlier slot in
+        # both transformers (causal + not in U; key padding), so they are dropped:
+        # shorter motions refine and get their residual layers proportionally faster
+        used = int(lengths.max()) + 1
+        ids0, conf = ids0[:, :used], conf[:, :used]
         if refine != "none":
             for r_i in range(refine_rounds):
-                regen = choose_refinement(refine, lengths, conf, n_slots, r_i)
+                regen = choose_refinement(refine, lengths, conf, used, r_i)
                 ids0, conf = refinement_round(mt, cond, ids0, lengths, regen, cfg[1],
                                               temperature, top_k, generator, conf, tick)
+        conf = torch.cat([conf, conf.new_ones(conf.shape[0], n_slots - used)], 1)
         res_temperature = temperature
     all_ids = residual_layers(rt, ids0, lengths, cond, residual_cfg, res_temperature,
                               0.9, generator, tick)
+    if all_ids.shape[1] < n_slots:
+        all_ids = torch.cat([all_ids, all_ids.new_full(
+            (all_ids.shape[0], n_slots - all_ids.shape[1], all_ids.shape[2]), -1)], 1)
     _check_progress(progress, total, total)
     return DecodeResult(all_ids, lengths, round1, conf)

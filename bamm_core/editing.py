@@ -77,7 +77,7 @@ def edit_tokens(mt: BAMMTransformer, rt: ResidualTransformer, tokens: Tensor, ke
     if n < 1 or n > MAX_TOKENS:
         raise ValueError(f"a window holds 1..{MAX_TOKENS} tokens, got {n}")
     dev = tokens.device
-    slots = MAX_TOKENS + 1
+    slots = n + 1  # tokens + [END]; later slots would be invisible padding
     ids = torch.full((1, slots), mt.pad_id, dtype=torch.long, device=dev)
     layer0 = tokens[:, 0].clone()
     layer0[~keep] = 0  # placeholder, never visible
@@ -88,7 +88,7 @@ def edit_tokens(mt: BAMMTransformer, rt: ResidualTransformer, tokens: Tensor, ke
     regen[0, :n] = ~keep
     new0, _ = refinement_round(mt, cond, ids, lengths, regen, cfg, temperature, top_k,
                                generator, progress=progress)
-    all_ids = residual_layers(rt, new0[:, :slots], lengths, cond, residual_cfg, temperature,
+    all_ids = residual_layers(rt, new0, lengths, cond, residual_cfg, temperature,
                               0.9, generator, progress)[0, :n, :nq]
     return torch.where(keep[:, None], tokens, all_ids)
 

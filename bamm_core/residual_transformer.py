@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .transformer import Encoder, InputProcess, OutputHead, PositionalEncoding, init_weights
+from .transformer import Encoder, InputProcess, Linear, OutputHead, PositionalEncoding, init_weights
 
 
 class ResidualTransformer(nn.Module):
@@ -58,8 +58,8 @@ class ResidualTransformer(nn.Module):
         self.input_process = InputProcess(code_dim, latent_dim)
         self.position_enc = PositionalEncoding(latent_dim, dropout)
         self.seqTransEncoder = Encoder(latent_dim, num_heads, ff_size, num_layers, dropout)
-        self.quant_emb = nn.Linear(num_quantizers, latent_dim)
-        self.cond_emb = nn.Linear(clip_dim, latent_dim)
+        self.quant_emb = Linear(num_quantizers, latent_dim)
+        self.cond_emb = Linear(clip_dim, latent_dim)
         self.output_process = OutputHead(latent_dim, code_dim)
         self.apply(init_weights)
         std = 1.0 / math.sqrt(code_dim)  # MoMask: uniform(-1/sqrt(d), 1/sqrt(d))
@@ -116,7 +116,7 @@ class ResidualTransformer(nn.Module):
         if padding is not None:
             keep = torch.cat([torch.ones(b, 2, dtype=torch.bool, device=dev), ~padding], 1)
             mask = keep[:, None, None, :]
-        h, _ = self.seqTransEncoder(xseq, mask)
+        h = self.seqTransEncoder(xseq, mask)
         h = self.output_process(h[:, 2:])  # (B, n, code_dim)
         w = self.output_proj_weight[q - 1]  # (B, K+1, code_dim)
         return torch.einsum("bnc,bkc->bkn", h, w)

@@ -6,7 +6,7 @@ import torch
 
 from bamm_core import decoding as dec
 from bamm_core.residual_transformer import ResidualTransformer
-from bamm_core.transformer import BAMMTransformer
+from bamm_core.transformer import BAMMTransformer, KVCache
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -35,14 +35,14 @@ def test_kv_cache_gives_identical_logits_and_tokens(models):
     ids = torch.randint(0, 16, (3, 20))
     cond2 = torch.cat([cond, torch.zeros_like(cond)])
     full = mt.forward(ids.repeat(2, 1), cond2)  # (2B, K+1, 21)
-    cache = None
+    cache = KVCache(21)
     for k in range(21):
         x = mt.embed_text(cond2) if k == 0 else mt.embed_tokens(ids[:, k - 1:k].repeat(2, 1), k - 1)
-        h, kv = mt.seqTransEncoder(x, None, cache)
-        cache = mt_cache = dec.concat_cache(cache, kv)
-        step = mt.logits_from_hidden(h[:, -1])
+        step = mt.logits_from_hidden(mt.seqTransEncoder(x, None, cache)[:, -1])
         assert (step - full[:, :, k]).abs().max() < 1e-5
-    assert mt_cache[0][0].shape == (6, 4, 21, 8)
+    assert cache.length == 21 and len(cache.keys) == 2 and cache.keys[0].shape == (6, 4, 21, 8)
+    with pytest.raises(ValueError, match="holds 21 positions"):
+        mt.seqTransEncoder(mt.embed_tokens(ids[:, :1].repeat(2, 1), 21), None, cache)
     lengths = torch.tensor([49, 20, 33])
     a = dec.autoregressive_round(mt, cond, lengths, 4.0, 1.0, None, gen(1), use_cache=True)
     b = dec.autoregressive_round(mt, cond, lengths, 4.0, 1.0, None, gen(1), use_cache=False)
@@ -194,3 +194,24 @@ def test_residual_layers_pad_and_reproducibility(models):
     assert torch.equal(a[:, :, 0][0], ids0[0]) and (a[1, 12:] == -1).all()
     greedy = dec.residual_layers(rt, ids0, lengths, cond, 5.0, 0.0, 0.9, None)
     assert torch.equal(greedy, dec.residual_layers(rt, ids0, lengths, cond, 5.0, 0.0, 0.9, gen(7)))
+
+
+@torch.inference_mode()
+def test_slots_after_the_longest_end_do_not_change_refinement_or_residual(models):
+    # generate_ids and edit_tokens drop the slots after max(L): that must be exact
+    mt, rt = models
+    cond = torch.randn(2, 8)
+    lengths = torch.tensor([14, 9])
+    ids, lengths, conf = dec.autoregressive_round(mt, cond, lengths, 4.0, 1.0, None, gen(3))
+    used = int(lengths.max()) + 1
+    regen = dec.choose_refinement("every_other", lengths, conf, 50)
+    full, _ = dec.refinement_round(mt, cond, ids, lengths, regen, 3.0, 1.0, None, gen(4))
+    cut, _ = dec.refinement_round(mt, cond, ids[:, :used], lengths, regen[:, :used], 3.0, 1.0,
+                                  None, gen(4))
+    assert torch.equal(full[:, :used], cut)
+    a = dec.residual_layers(rt, full, lengths, cond, 5.0, 0.0, 0.9, None)
+    b = dec.residual_layers(rt, cut, lengths, cond, 5.0, 0.0, 0.9, None)
+    assert torch.equal(a[:, :used], b) and (a[:, used:] == -1).all()
+    r = dec.generate_ids(mt, rt, cond, lengths, generator=gen(5))
+    assert r.ids.shape == (2, 50, 6) and (r.ids[:, used:] == -1).all()
+    assert r.confidence.shape == (2, 50)

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from bamm_core.residual_transformer import ResidualTransformer
-from bamm_core.transformer import BAMMTransformer
+from bamm_core.transformer import BAMMTransformer, linear
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -148,3 +148,17 @@ def test_residual_training_loss_learns(rt):
         opt.step()
         losses.append(loss.item())
     assert sum(losses[-10:]) < 0.7 * sum(losses[:10])
+
+
+@pytest.mark.parametrize("rows", [1, 2, 3, 4, 5, 12])
+def test_linear_equals_f_linear_for_any_row_count_and_layout(rows):
+    g = torch.Generator().manual_seed(rows)
+    w, b = torch.randn(48, 20, generator=g), torch.randn(48, generator=g)
+    x = torch.randn(rows, 20, generator=g)
+    ref = torch.nn.functional.linear(x, w, b)
+    for inp in (x, x.t().contiguous().t(), x[:, None]):  # contiguous, strided, (rows, 1, in)
+        out = linear(inp, w, b)
+        assert out.shape == (*inp.shape[:-1], 48)
+        assert (out.reshape(rows, 48) - ref).abs().max() < 1e-5
+    assert (linear(x, w) - (ref - b)).abs().max() < 1e-5
+    assert linear(torch.zeros(0, 20), w, b).shape == (0, 48)
