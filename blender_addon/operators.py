@@ -262,6 +262,9 @@ class BAMM_OT_generate(_EngineOperator, bpy.types.Operator):
     variations: IntProperty(name="Variations", default=1, min=1, max=8,
                             description="Number of motions; extra ones are stashed as actions")
     start_frame: IntProperty(name="Start frame", default=-1, description="-1: the scene's start frame")
+    action_name: StringProperty(name="Action name", default="",
+                                description="Name of the new action (empty: the prompt); "
+                                            "variations get ' #2', ' #3', ...")
     _extra_shared = ("variations",)
 
     def _fill_from_scene(self, context) -> None:
@@ -281,6 +284,7 @@ class BAMM_OT_generate(_EngineOperator, bpy.types.Operator):
         length = int(round(self.length * MODEL_FPS)) if self.length > 0 else None
         n, seed, cfg, refine, in_place = self.variations, self.seed, tuple(self.guidance), self.refine, self.in_place
         ob_name = ob.name
+        name = self.action_name.strip() or text[:60]
 
         def work(progress):
             eng = get_engine()
@@ -295,7 +299,6 @@ class BAMM_OT_generate(_EngineOperator, bpy.types.Operator):
 
         def apply(context, poses):
             ob = _lookup(ob_name)
-            name = text[:60]
             # create the extra variations first so the first one ends up active
             for i in reversed(range(len(poses))):
                 action = keyframes.assign_new_action(ob, name if i == 0 else f"{name} #{i + 1}")

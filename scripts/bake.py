@@ -495,16 +495,16 @@ def _do_generate(job: Job, arm, scene):
     }
     if job.seed is not None:
         kw["seed"] = job.seed
+    if job.action is not None:
+        kw["action_name"] = job.action
     before = set(bpy_data().actions)
     _run_op("generate", **kw)
     action = _current_action(arm)
     if action is None or action in before:
         raise JobFailed("bpy.ops.bamm.generate made no new action")
-    if job.action is not None and action.name != job.action:
-        action.name = job.action
-        if action.name != job.action:  # Blender appended .001: the name was taken
-            print(f"warning: {job.label}: action name {job.action!r} was taken; using {action.name!r}",
-                  file=sys.stderr)
+    if job.action is not None and action.name != job.action:  # Blender appended .001
+        print(f"warning: {job.label}: action name {job.action!r} was taken; using {action.name!r}",
+              file=sys.stderr)
     return action
 
 

@@ -244,6 +244,11 @@ def test_generate_keys_every_mapped_bone_over_the_length(addon, scene, kind):
     # the previous action is kept: stashed in a muted NLA track, with a fake user
     tracks = ob.animation_data.nla_tracks
     assert any(s.action == first for t in tracks for s in t.strips) and first.use_fake_user
+    # a given action name; variations numbered after it, the first one active
+    assert bpy.ops.bamm.generate(prompt="a person waves", length=1.0, variations=2,
+                                 action_name="Wave take") == {"FINISHED"}
+    assert ob.animation_data.action.name == "Wave take"
+    assert bpy.data.actions.get("Wave take #2") is not None
 
 
 @pytest.mark.parametrize("kind", ["smpl22", "mixamo", "rigify", "odd-hierarchy"])
