@@ -103,7 +103,7 @@ class Job:
             if self._cancel.is_set():
                 raise Cancelled()
             self.result, self.state = result, "done"
-        except Cancelled:
+        except (Cancelled, KeyboardInterrupt):  # Esc in the UI; Ctrl-C in a script's run
             self.state = "cancelled"
         except BaseException as e:  # noqa: BLE001 - reported on the main thread
             if type(e).__name__ == "GenerationCancelled" or self._cancel.is_set():

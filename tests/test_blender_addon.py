@@ -387,7 +387,7 @@ def test_cancel_leaves_no_new_datablock(addon, scene):
     op = addon.operators.BAMM_OT_generate
     params = SimpleNamespace(prompt="a person runs", length=2.0, seed=0, variations=1, guidance=(4.0, 3.0),
                              refine="every_other", armature="", rig_preset="AUTO", custom_map="",
-                             in_place=False, blend_frames=4, start_frame=-1)
+                             in_place=False, blend_frames=4, start_frame=-1, action_name="")
     plan = op.plan_fn(params, bpy.context)
     job = addon.jobs.Job(plan.work)
     job.cancel()  # Esc before the engine reported progress: the engine stops at its first step
@@ -399,6 +399,10 @@ def test_cancel_leaves_no_new_datablock(addon, scene):
     job2.cancel()  # Esc while running: whatever the engine returned is discarded
     assert job2.join(60) == "cancelled"
     assert _datablock_counts() == counts and ob.animation_data is None
+    # Ctrl-C in a script's synchronous run: a cancellation, not an error, nothing applied
+    def interrupted(progress):
+        raise KeyboardInterrupt
+    assert addon.jobs.Job(interrupted).run_here().state == "cancelled"
 
 
 def test_bad_input_reports_clear_errors_and_changes_nothing(addon, scene, reference_joints):
@@ -551,7 +555,7 @@ def test_modal_ui_path_progress_apply_and_escape(addon, scene, reference_joints)
                           workspace=SimpleNamespace(status_text_set=log["status"].append))
     params = dict(prompt="a person bows", length=0.0, seed=0, variations=1, guidance=(4.0, 3.0),
                   refine="every_other", armature=ob.name, rig_preset="AUTO", custom_map="",
-                  in_place=False, blend_frames=4, start_frame=-1)
+                  in_place=False, blend_frames=4, start_frame=-1, action_name="")
 
     def fake_op():
         op = SimpleNamespace(**params, _timer="timer")
