@@ -27,6 +27,8 @@ from torch import Tensor, nn
 
 from .attention_masks import bidirectional_mask, causal_mask, visible_positions
 
+
+# ----------------------------------------------------------------------------- KV cache
 class KVCache:
     """Keys and values of the positions processed so far, for every layer.
 
@@ -57,6 +59,7 @@ class KVCache:
         return self.keys[layer][:, :, :end], self.values[layer][:, :, :end]
 
     def advance(self, n: int) -> None:
+        """Count ``n`` more positions as cached (after every layer has appended them)."""
         self.length += n
 
 
