@@ -75,10 +75,10 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     other way round, ``(W @ x^T)^T``, streams each weight matrix once in its own row
     order.  Measured on the released sizes, 2 threads, the 35 products of one step:
     6.3-7.6 ms -> 1.4-2.1 ms.  Same float32 arithmetic in another summation order
-    (differences ~1e-7).  More rows: plain ``F.linear``.
+    (differences ~1e-7).  More rows, or not on the CPU (measured only there): ``F.linear``.
     """
     rows = x.numel() // x.shape[-1] if x.shape[-1] else 0
-    if rows == 0 or rows > SMALL_BATCH_ROWS:
+    if rows == 0 or rows > SMALL_BATCH_ROWS or x.device.type != "cpu":
         return F.linear(x, weight, bias)
     # x^T must be a transposed view of a contiguous (rows, in) block: a contiguous
     # (in, rows) operand takes a 2x slower GEMM path
