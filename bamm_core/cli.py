@@ -491,6 +491,15 @@ def parse_length(text: str) -> int | None:
     return frames
 
 
+def parse_min_length(seconds: float) -> int:
+    """``--min-length`` seconds -> frames at 20 fps (the shortest predicted length)."""
+    frames = seconds_to_frames(seconds, "--min-length")
+    if not MIN_FRAMES <= frames <= MAX_FRAMES:
+        raise UserError(f"--min-length must be between {MIN_FRAMES / FPS:g} and "
+                        f"{MAX_FRAMES / FPS:g} seconds, got {seconds:g}")
+    return frames
+
+
 def parse_range(text: str) -> tuple[float, float]:
     """``"1.5-3"`` (seconds) -> (1.5, 3.0)."""
     parts = text.replace(":", "-").split("-")
@@ -518,6 +527,7 @@ def check_prompt(prompt: str) -> str:
 def cmd_generate(args: argparse.Namespace) -> int:
     prompt = check_prompt(args.prompt)
     length = parse_length(args.length)
+    min_length = parse_min_length(args.min_length)
     if args.num_samples < 1:
         raise UserError(f"--num-samples must be at least 1, got {args.num_samples}")
     outs = [check_output_path(o) for o in args.out]
@@ -525,7 +535,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     eng = load_engine(args.model, args.device, args.quiet, args.clip_weights)
     with Progress("generating", args.quiet) as progress:
         motions = _engine_call(
-            eng.generate, prompt, length=length, seed=seed, num_samples=args.num_samples, progress=progress
+            eng.generate, prompt, length=length, seed=seed, num_samples=args.num_samples, progress=progress,
+            min_length=min_length,
         )
     if not isinstance(motions, (list, tuple)):
         motions = [motions]
@@ -660,6 +671,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("prompt", help="what the person does, e.g. \"a person walks forward\"")
     g.add_argument("--length", default="auto", metavar="auto|SECONDS",
                    help="motion length in seconds, or auto (predicted by the model; default)")
+    g.add_argument("--min-length", type=float, default=2.0, metavar="SECONDS",
+                   help="with --length auto: the shortest length the model may predict (default 2)")
     g.add_argument("--num-samples", type=int, default=1, metavar="K",
                    help="K variations; outputs are then named FILE_0.ext ... FILE_{K-1}.ext")
     g.add_argument("--out", action="append", required=True, metavar="FILE", help="output file; repeatable")

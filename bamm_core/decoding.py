@@ -120,15 +120,17 @@ def autoregressive_round(mt: BAMMTransformer, cond: Tensor, lengths: Tensor | No
                          scale: float, temperature: float, top_k: int | None,
                          generator: torch.Generator | None, use_cache: bool = True,
                          stop_at_end: bool = True, n_slots: int = MAX_TOKENS + 1,
-                         progress: Callable[[], None] | None = None
+                         progress: Callable[[], None] | None = None, min_tokens: int = 1
                          ) -> tuple[Tensor, Tensor, Tensor]:
     """Round 1: causal autoregressive sampling of layer-0 tokens with CFG.
 
     Args:
         cond: (B, D) text embeddings.
         lengths: (B,) tokens for a fixed length (END never sampled), or None to predict
-            the length by [END] (END is not allowed as the very first token).
+            the length by [END].
         stop_at_end: stop once every sample has its [END] (predicted mode) or its length.
+        min_tokens: predicted mode: END is not allowed before this many tokens (1 = only
+            not as the very first token, as the official code).
     Returns:
         ids (B, n_slots) with END at L and PAD after; lengths (B,); confidence (B, n_slots).
     """
@@ -152,7 +154,7 @@ def autoregressive_round(mt: BAMMTransformer, cond: Tensor, lengths: Tensor | No
             logits = mt.forward(ids.repeat(reps, 1), cond2)[:, :, k]
         if guided:
             logits = _cfg_split(logits, b, scale)
-        if not predict or k == 0:
+        if not predict or k < min_tokens:
             logits = logits[:, : mt.end_id]
         tok, p = sample_categorical(logits, temperature, top_k, generator)
         if predict:
@@ -427,7 +429,7 @@ def generate_ids(mt: BAMMTransformer, rt: ResidualTransformer, cond: Tensor,
                  residual_cfg: float = 5.0, refine: str = "every_other",
                  refine_rounds: int = 1, temperature: float = 1.0, top_k: int | None = None,
                  generator: torch.Generator | None = None, use_cache: bool = True,
-                 progress: Progress | None = None) -> DecodeResult:
+                 progress: Progress | None = None, min_tokens: int = 1) -> DecodeResult:
     """Full token generation: round 1, refinement, residual layers.
 
     Args:
@@ -442,6 +444,7 @@ def generate_ids(mt: BAMMTransformer, rt: ResidualTransformer, cond: Tensor,
         generator: source of all randomness.
         use_cache: key/value cache in round 1 (same logits, different float rounding).
         progress: ``progress(done, total)``; may raise to cancel.
+        min_tokens: predicted lengths are at least this many tokens (not "official").
     Returns:
         :class:`DecodeResult` with ids (B, 50, Q).
     """
@@ -468,7 +471,7 @@ def generate_ids(mt: BAMMTransformer, rt: ResidualTransformer, cond: Tensor,
     else:
         ids0, lengths, conf = autoregressive_round(mt, cond, lengths, cfg[0], temperature,
                                                    top_k, generator, use_cache, True,
-                                                   n_slots, tick)
+                                                   n_slots, tick, min_tokens)
         round1 = ids0.clone()
         # slots after the longest sample's [END] are invisible to every earlier slot in
         # both transformers (causal + not in U; key padding), so they are dropped:

@@ -29,6 +29,9 @@ from .text_encoders import TextEncoder, build_text_encoder
 
 ProgressFn = Callable[[int, int], "bool | None"]
 MAX_FRAMES = MAX_TOKENS * UNIT  # 196
+# Shortest predicted length by default: HumanML3D-style data sets drop clips under 40 frames
+# (2 s), so an [END] before that is outside what the model was trained on.
+DEFAULT_MIN_FRAMES = 40
 
 
 class GenerationCancelled(RuntimeError):
@@ -222,7 +225,8 @@ class Engine:
                  residual_cfg: float | None = None, refine: str = "every_other",
                  refine_rounds: int = 1, temperature: float = 1.0, top_k: int | None = None,
                  num_samples: int = 1, use_cache: bool = True,
-                 progress: ProgressFn | None = None) -> Motion | list[Motion]:
+                 progress: ProgressFn | None = None,
+                 min_length: int = DEFAULT_MIN_FRAMES) -> Motion | list[Motion]:
         """Text -> motion.
 
         Args:
@@ -240,6 +244,10 @@ class Engine:
             num_samples: batched variations (returns a list when > 1).
             use_cache: key/value cache for the autoregressive round.
             progress: ``progress(done, total)``; return False to cancel.
+            min_length: with a predicted length, at least this many frames (4..196;
+                default 40 = 2 s, the shortest training clip; 4 = as the official code,
+                which only forbids [END] as the first token).  ``refine="official"``
+                keeps the official rule.
         """
         if refine not in REFINE_STRATEGIES:
             raise ValueError(f"unknown refine {refine!r}; choose from {REFINE_STRATEGIES}")
@@ -262,11 +270,15 @@ class Engine:
                 raise ValueError(f"length must be an integer number of frames in "
                                  f"{UNIT}..{MAX_FRAMES} (20 fps) or None, got {length!r}")
             lengths = torch.full((num_samples,), ceil_div(int(length), UNIT), dtype=torch.long)
+        if isinstance(min_length, bool) or not isinstance(min_length, (int, np.integer)) \
+                or not UNIT <= int(min_length) <= MAX_FRAMES:
+            raise ValueError(f"min_length must be an integer number of frames in "
+                             f"{UNIT}..{MAX_FRAMES} (20 fps), got {min_length!r}")
         cond = self._condition(text, text_embedding, num_samples)
         gen = torch.Generator(device=self.device).manual_seed(int(seed))
         res = generate_ids(self.transformer, self.residual, cond, lengths, cfg, rcfg, refine,
                            refine_rounds, temperature, top_k, gen, use_cache,
-                           _wrap_progress(progress))
+                           _wrap_progress(progress), ceil_div(int(min_length), UNIT))
         tok_lens = res.lengths.tolist()
         frames = [int(length) if length is not None else UNIT * L for L in tok_lens]
         decoded = self.decode_tokens(res.ids, frames)

@@ -140,6 +140,10 @@ def test_length_and_range_parsing():
     assert cli.parse_length("auto") is None
     assert cli.parse_length("2.5") == 50
     assert cli.parse_range("1.5-3") == (1.5, 3.0)
+    assert cli.parse_min_length(2.0) == 40 and cli.parse_min_length(0.2) == 4
+    for bad in (0.0, 10.0, float("nan")):
+        with pytest.raises(cli.UserError, match="--min-length"):
+            cli.parse_min_length(bad)
     for bad in ("x", "-1", "0"):
         with pytest.raises(cli.UserError):
             cli.parse_length(bad)
@@ -161,6 +165,7 @@ def test_length_and_range_parsing():
         (["generate", "walk", "--out", "{d}/x.npy", "--model", "{d}"], "cannot load model"),
         (["generate", "walk", "--length", "12", "--out", "{d}/x.npy"], "between 0.2 and 9.8 seconds"),
         (["generate", "walk", "--length", "soon", "--out", "{d}/x.npy"], "--length"),
+        (["generate", "walk", "--min-length", "11", "--out", "{d}/x.npy"], "--min-length"),
         (["edit", "{d}/motion.npy", "--inpaint", "8-10", "jump", "--out", "{d}/y.npz"], "outside the motion"),
         (["edit", "{d}/motion.npy", "--inpaint", "3-2", "jump", "--out", "{d}/y.npz"], "END must be after START"),
         (["edit", "{d}/missing.npz", "--extend-after", "1", "jump", "--out", "{d}/y.npz"], "not found"),

@@ -76,6 +76,9 @@ def test_predicted_length_stops_at_end(models):
         assert lengths.tolist() == [1, 1]
         assert len(calls) == 2  # stopped right after [END] instead of running 49 steps
         assert (ids[:, 0] < mt.end_id).all() and (ids[:, 1] == mt.end_id).all()
+        ids, lengths, _ = dec.autoregressive_round(mt, cond, None, 4.0, 1.0, None, gen(0),
+                                                   min_tokens=10)
+        assert lengths.tolist() == [10, 10] and (ids[:, :10] < mt.end_id).all()
         bias[mt.end_id] = -50.0  # END never drawn: full 49 tokens
         ids, lengths, _ = dec.autoregressive_round(mt, cond, None, 4.0, 1.0, None, gen(0))
         assert lengths.tolist() == [49, 49] and (ids[:, 49] == mt.end_id).all()

@@ -35,6 +35,21 @@ def test_predicted_length_is_a_multiple_of_four(eng):
     assert m.joints.shape[0] == 4 * m.tokens.shape[0] and 4 <= m.joints.shape[0] <= 196
 
 
+@torch.inference_mode()
+def test_predicted_length_is_at_least_min_length(eng):
+    bias = eng.transformer.output_process.poseFinal.bias
+    saved = bias.clone()
+    try:
+        bias[eng.transformer.end_id] = 50.0  # the model wants to stop at once
+        assert eng.generate("a person waves", seed=0).joints.shape[0] == 40  # default: 2 s
+        assert eng.generate("a person waves", seed=0, min_length=62).joints.shape[0] == 64
+        assert eng.generate("a person waves", seed=0, min_length=4).joints.shape[0] == 4
+        # the official procedure keeps the official rule (END only not first)
+        assert eng.generate("a person waves", seed=0, refine="official").joints.shape[0] == 4
+    finally:
+        bias.copy_(saved)
+
+
 def test_seed_reproducibility_and_no_global_rng_use(eng):
     state = torch.get_rng_state()
     a = eng.generate("a person jumps", length=80, seed=11)
@@ -95,6 +110,8 @@ def test_progress_and_cancel(eng):
     (dict(num_samples=0), "num_samples"), (dict(refine="best"), "refine"),
     (dict(temperature=-1), "temperature"), (dict(top_k=0), "top_k"),
     (dict(text_embedding=np.zeros(7)), "text_embedding"),
+    (dict(min_length=2), "min_length"), (dict(min_length=200), "min_length"),
+    (dict(min_length=40.0), "min_length"),
 ])
 def test_bad_arguments_raise_clear_errors(eng, kwargs, match):
     text = None if "text_embedding" in kwargs else "a person walks"
