@@ -107,8 +107,10 @@ class ModelParts:
 # --------------------------------------------------------------------------- generation
 @torch.inference_mode()
 def generate_features(parts: ModelParts, cond: torch.Tensor, row: dict, gt_tokens: list[torch.Tensor],
-                      gen: torch.Generator, cfg: tuple[float, float], res_cfg: float) -> list[np.ndarray]:
-    """One batch: text embeddings (B, D) -> list of de-normalised (T_i, D) feature arrays."""
+                      gen: torch.Generator, cfg: tuple[float, float], res_cfg: float,
+                      min_tokens: int = 1) -> list[np.ndarray]:
+    """One batch: text embeddings (B, D) -> list of de-normalised (T_i, D) feature arrays.
+    ``min_tokens``: shortest predicted length (``Engine.generate``'s ``min_length`` / 4)."""
     from bamm_core import decoding as dec
 
     mt, rt = parts.mt, parts.rt
@@ -134,7 +136,7 @@ def generate_features(parts: ModelParts, cond: torch.Tensor, row: dict, gt_token
     else:
         lengths = gt_len if row["length"] == "gt" else None
         res = dec.generate_ids(mt, rt, cond, lengths, cfg=cfg, residual_cfg=res_cfg,
-                               refine=row["refine"], generator=gen)
+                               refine=row["refine"], generator=gen, min_tokens=min_tokens)
         all_ids, lengths = res.ids, res.lengths
     feats = parts.vq.forward_decoder(all_ids).float().cpu().numpy()  # (B, 4n, F), normalised
     feats = feats * parts.std + parts.mean
@@ -181,6 +183,9 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--repeats", type=int, default=None)
     p.add_argument("--max-samples", type=int, default=None)
     p.add_argument("--mm-repeats", type=int, default=None, help="generations per prompt for MultiModality (0 = skip)")
+    p.add_argument("--min-length", type=int, default=None, metavar="FRAMES",
+                   help="shortest predicted length in frames (default: Engine.generate's, 40; "
+                        "4 = the official rule)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=None)
@@ -235,6 +240,11 @@ def main(argv: list[str] | None = None) -> dict:
                      "model": args.runs or args.model or "default", "evaluator": args.evaluator}
     cfg_scales = tuple(ev["cond_scale"])
     res_cfg = float(ev["res_cond_scale"])
+    from bamm_core.engine import DEFAULT_MIN_FRAMES
+    min_frames = DEFAULT_MIN_FRAMES if args.min_length is None else args.min_length
+    if not 4 <= min_frames <= 196:
+        p.error(f"--min-length must be 4..196 frames, got {min_frames}")
+    min_tokens = -(-min_frames // 4)
     for row in rows:
         per = {k: [] for k in ("top1", "top2", "top3", "fid", "mm_dist", "diversity", "multimodality")}
         physical = None
@@ -250,13 +260,14 @@ def main(argv: list[str] | None = None) -> dict:
                 feats = []
                 for s in range(0, n, bs):
                     cond = gen_cache(caps[s:s + bs]).to(device)
-                    feats += generate_features(parts, cond, GEN_ROWS[row], gt_tokens[s:s + bs], gen, cfg_scales, res_cfg)
+                    feats += generate_features(parts, cond, GEN_ROWS[row], gt_tokens[s:s + bs], gen, cfg_scales,
+                                               res_cfg, min_tokens)
                 emb = bundle.motion_embeddings(feats)
                 per["fid"].append(M.fid(real_emb, emb))
                 if mm_times >= 2:
                     cond = gen_cache(caps[:bs]).to(device)
                     reps = [bundle.motion_embeddings(generate_features(parts, cond, GEN_ROWS[row], gt_tokens[:bs],
-                                                                       gen, cfg_scales, res_cfg))
+                                                                       gen, cfg_scales, res_cfg, min_tokens))
                             for _ in range(mm_rep)]
                     per["multimodality"].append(M.multimodality(np.stack(reps, 1), mm_times, rng))
             rp, mm = M.r_precision_and_mm_dist(text_emb[perm], emb[perm], batch_size=bs)
