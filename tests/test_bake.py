@@ -173,6 +173,14 @@ def two_armature_blend(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.fixture
+def scene_blend(tmp_path, two_armature_blend) -> Path:
+    """A fresh copy of :func:`two_armature_blend` in this test's folder (bake.py saves in place)."""
+    blend = tmp_path / "scene.blend"
+    blend.write_bytes(two_armature_blend.read_bytes())
+    return blend
+
+
 @pytest.mark.blender
 @pytest.mark.skipif(not HAS_BPY, reason="bpy not installed")
 def test_three_job_batch_makes_named_actions_and_exports(tmp_path, two_armature_blend, tiny_model_dir):
@@ -212,9 +220,8 @@ def test_three_job_batch_makes_named_actions_and_exports(tmp_path, two_armature_
 
 @pytest.mark.blender
 @pytest.mark.skipif(not HAS_BPY, reason="bpy not installed")
-def test_a_bad_job_fails_alone_and_the_exit_code_says_so(tmp_path, two_armature_blend, tiny_model_dir):
-    blend = tmp_path / "scene.blend"
-    blend.write_bytes(two_armature_blend.read_bytes())
+def test_a_bad_job_fails_alone_and_the_exit_code_says_so(tmp_path, scene_blend, tiny_model_dir):
+    blend = scene_blend
     jobs = write_json(tmp_path / "jobs.json", [
         {"prompt": "a person walks forward", "armature": "Hero", "seconds": 2, "seed": 1, "action": "walk"},
         {"prompt": "a person spins", "armature": "Villain", "inpaint": [[10, 30]], "export": "spin.fbx"},  # no action
@@ -238,9 +245,8 @@ def test_a_bad_job_fails_alone_and_the_exit_code_says_so(tmp_path, two_armature_
 
 @pytest.mark.blender
 @pytest.mark.skipif(not HAS_BPY, reason="bpy not installed")
-def test_a_model_that_cannot_load_stops_the_batch_before_any_job(tmp_path, two_armature_blend):
-    blend = tmp_path / "scene.blend"
-    blend.write_bytes(two_armature_blend.read_bytes())
+def test_a_model_that_cannot_load_stops_the_batch_before_any_job(tmp_path, scene_blend, two_armature_blend):
+    blend = scene_blend
     (tmp_path / "not_a_model").mkdir()
     jobs = write_json(tmp_path / "jobs.json", [{"prompt": "a person walks", "armature": "Hero"}])
     r = bake_cli("--blend", str(blend), "--jobs", str(jobs), "--model", str(tmp_path / "not_a_model"))
@@ -251,11 +257,11 @@ def test_a_model_that_cannot_load_stops_the_batch_before_any_job(tmp_path, two_a
 
 @pytest.mark.blender
 @pytest.mark.skipif(not HAS_BPY, reason="bpy not installed")
-def test_ctrl_c_leaves_the_blend_untouched_and_no_temporary_files(tmp_path, two_armature_blend, tiny_model_dir):
+def test_ctrl_c_leaves_the_blend_untouched_and_no_temporary_files(tmp_path, scene_blend, two_armature_blend,
+                                                                  tiny_model_dir):
     import signal
 
-    blend = tmp_path / "scene.blend"
-    blend.write_bytes(two_armature_blend.read_bytes())
+    blend = scene_blend
     jobs = write_json(tmp_path / "jobs.json", [
         {"prompt": "a person walks", "armature": "Hero" if i % 2 else "Villain", "seconds": 9, "seed": i,
          "action": f"a{i}", "export": f"a{i}.fbx"} for i in range(40)])

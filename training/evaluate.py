@@ -240,11 +240,11 @@ def main(argv: list[str] | None = None) -> dict:
                      "model": args.runs or args.model or "default", "evaluator": args.evaluator}
     cfg_scales = tuple(ev["cond_scale"])
     res_cfg = float(ev["res_cond_scale"])
-    from bamm_core.engine import DEFAULT_MIN_FRAMES
+    from bamm_core.engine import DEFAULT_MIN_FRAMES, MAX_FRAMES, UNIT, ceil_div
     min_frames = DEFAULT_MIN_FRAMES if args.min_length is None else args.min_length
-    if not 4 <= min_frames <= 196:
-        p.error(f"--min-length must be 4..196 frames, got {min_frames}")
-    min_tokens = -(-min_frames // 4)
+    if not UNIT <= min_frames <= MAX_FRAMES:
+        p.error(f"--min-length must be {UNIT}..{MAX_FRAMES} frames, got {min_frames}")
+    min_tokens = ceil_div(min_frames, UNIT)
     for row in rows:
         per = {k: [] for k in ("top1", "top2", "top3", "fid", "mm_dist", "diversity", "multimodality")}
         physical = None
