@@ -34,6 +34,14 @@ MAX_FRAMES = MAX_TOKENS * UNIT  # 196
 DEFAULT_MIN_FRAMES = 40
 
 
+def _check_frames(value, name: str, alternative: str = "") -> None:
+    """``value`` must be an int number of frames in UNIT..MAX_FRAMES (else ValueError)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) \
+            or not UNIT <= int(value) <= MAX_FRAMES:
+        raise ValueError(f"{name} must be an integer number of frames in "
+                         f"{UNIT}..{MAX_FRAMES} (20 fps){alternative}, got {value!r}")
+
+
 class GenerationCancelled(RuntimeError):
     """Raised when a ``progress`` callback returns False."""
 
@@ -265,15 +273,9 @@ class Engine:
         rcfg = self.default_residual_cfg if residual_cfg is None else float(residual_cfg)
         lengths = None
         if length is not None:
-            if isinstance(length, bool) or not isinstance(length, (int, np.integer)) \
-                    or not UNIT <= int(length) <= MAX_FRAMES:
-                raise ValueError(f"length must be an integer number of frames in "
-                                 f"{UNIT}..{MAX_FRAMES} (20 fps) or None, got {length!r}")
+            _check_frames(length, "length", " or None")
             lengths = torch.full((num_samples,), ceil_div(int(length), UNIT), dtype=torch.long)
-        if isinstance(min_length, bool) or not isinstance(min_length, (int, np.integer)) \
-                or not UNIT <= int(min_length) <= MAX_FRAMES:
-            raise ValueError(f"min_length must be an integer number of frames in "
-                             f"{UNIT}..{MAX_FRAMES} (20 fps), got {min_length!r}")
+        _check_frames(min_length, "min_length")
         cond = self._condition(text, text_embedding, num_samples)
         gen = torch.Generator(device=self.device).manual_seed(int(seed))
         res = generate_ids(self.transformer, self.residual, cond, lengths, cfg, rcfg, refine,
