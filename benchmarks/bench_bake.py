@@ -51,10 +51,10 @@ def make_arch_model(path: Path, config: Path) -> str:
     import numpy as np
     import torch
 
-    from bamm_core.checkpoints import rest_pose_mean, save_model_dir
-    from bamm_core.residual_transformer import ResidualTransformer
-    from bamm_core.tokenizer import RVQVAE
-    from bamm_core.transformer import BAMMTransformer
+    from bamm_core.model.checkpoints import rest_pose_mean, save_model_dir
+    from bamm_core.model.residual_transformer import ResidualTransformer
+    from bamm_core.model.tokenizer import RVQVAE
+    from bamm_core.model.transformer import BAMMTransformer
 
     cfg = json.loads(config.read_text())
 
@@ -130,7 +130,7 @@ def main() -> int:
         tmp = Path(tmp)
         model, label = args.model, args.model or "bundled default model"
         if model is None:
-            from bamm_core.checkpoints import DEFAULT_MODEL_DIR, is_model_dir
+            from bamm_core.model.checkpoints import DEFAULT_MODEL_DIR, is_model_dir
 
             if not is_model_dir(DEFAULT_MODEL_DIR):
                 if args.arch:
@@ -139,7 +139,7 @@ def main() -> int:
                     print(f"note: no bundled default model at {DEFAULT_MODEL_DIR} yet; using random weights "
                           f"with the architecture and text encoder of {args.arch} (same compute)")
                 else:
-                    from bamm_core.checkpoints import make_random_model_dir
+                    from bamm_core.model.checkpoints import make_random_model_dir
 
                     model = str(make_random_model_dir(tmp / "tiny", size="tiny", seed=0))
                     label = "TINY RANDOM model"

@@ -48,11 +48,11 @@ def _build_engine():
     import numpy as np
     import torch
 
-    from bamm_core.checkpoints import SIZES, LoadedModel, rest_pose_mean
-    from bamm_core.engine import Engine
-    from bamm_core.residual_transformer import ResidualTransformer
-    from bamm_core.tokenizer import RVQVAE
-    from bamm_core.transformer import BAMMTransformer
+    from bamm_core.model.checkpoints import SIZES, LoadedModel, rest_pose_mean
+    from bamm_core.generation.engine import Engine
+    from bamm_core.model.residual_transformer import ResidualTransformer
+    from bamm_core.model.tokenizer import RVQVAE
+    from bamm_core.model.transformer import BAMMTransformer
 
     torch.manual_seed(0)
     vq_kw, mt_kw, text = SIZES["release"]

@@ -17,8 +17,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bamm_core import bvh as B  # noqa: E402
-from bamm_core.features import joints_to_features, recover_from_ric  # noqa: E402
+from bamm_core.formats import bvh as B  # noqa: E402
+from bamm_core.motion.features import joints_to_features, recover_from_ric  # noqa: E402
 
 
 def timed(fn, n=5):

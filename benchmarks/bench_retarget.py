@@ -21,9 +21,9 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bamm_core import retargeting as rt  # noqa: E402
-from bamm_core import rig_presets as rp  # noqa: E402
-from bamm_core.resampling import resample_positions  # noqa: E402
+from bamm_core.rigs import retargeting as rt  # noqa: E402
+from bamm_core.rigs import presets as rp  # noqa: E402
+from bamm_core.motion.resampling import resample_positions  # noqa: E402
 
 SECONDS, SCENE_FPS, RUNS = 10.0, 30, 7
 

@@ -33,7 +33,7 @@ def load_engine(model_folder: str = "", device: str = "AUTO", clip_weights: str 
     dev = resolve_device(device)
     key = (model_folder, dev, clip_weights)
     if key not in _engine_cache:
-        engine_mod = submodule("engine")
+        engine_mod = submodule("generation.engine")
         _engine_cache.clear()  # one model in memory at a time
         _engine_cache[key] = engine_mod.Engine.from_pretrained(path=model_folder or None, device=dev)
     return _engine_cache[key]

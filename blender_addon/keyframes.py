@@ -111,7 +111,7 @@ def quats_to_mode(q: np.ndarray, mode: str, reference: np.ndarray | None = None)
     continuous over time and (when ``reference`` (3,) is given) next to it."""
     if mode not in EULER_MODES:
         return q
-    rot = submodule("rotations")
+    rot = submodule("motion.rotations")
     # Blender's mode "XYZ" applies X first (R = Rz Ry Rx), i.e. bamm_core's order "ZYX"
     # (R = R_o0 R_o1 R_o2); rotation_euler stores the angles per axis (x, y, z) in any mode
     order = mode[::-1]
@@ -128,7 +128,7 @@ def quats_to_mode(q: np.ndarray, mode: str, reference: np.ndarray | None = None)
 def mode_to_quats(v: np.ndarray, mode: str) -> np.ndarray:
     if mode not in EULER_MODES:
         return v
-    rot = submodule("rotations")
+    rot = submodule("motion.rotations")
     order = mode[::-1]
     e = np.asarray(v, np.float64)[..., ["XYZ".index(a) for a in order]]
     return np.asarray(rot.euler_to_quat(e, order=order, degrees=False))
@@ -208,7 +208,7 @@ def write_pose(ob, action, pose, frames: np.ndarray, weights: np.ndarray | None 
     one (weight 1), and only keys within [frames[0], frames[-1]] are replaced.
     Returns the number of F-curves written.
     """
-    rt = submodule("retargeting")
+    rt = submodule("rigs.retargeting")
     bag = channels(ob, action)
     frames = np.asarray(frames, np.float64)
     count = 0

@@ -75,7 +75,7 @@ def scene_fps(scene) -> float:
 def _resample(x: np.ndarray, src: float, dst: float) -> np.ndarray:
     if abs(src - dst) < 1e-9:
         return np.asarray(x, np.float64)
-    return submodule("resampling").resample_positions(np.asarray(x, np.float64), src, dst)
+    return submodule("motion.resampling").resample_positions(np.asarray(x, np.float64), src, dst)
 
 
 def _ramp(n: int, ramp: int, rising: bool) -> np.ndarray:
@@ -325,7 +325,7 @@ def _read_motion(context, ob, retargeter, a0: int, a1: int):
 def _back_to_rig(retargeter, joints20, reference20, keep_mask, scale, fps, n_out: int | None = None):
     """Engine output (20 fps, Y-up) -> rig space at scene fps, aligned on the kept frames and
     padded/trimmed to ``n_out`` frames."""
-    rt = submodule("retargeting")
+    rt = submodule("rigs.retargeting")
     new = np.asarray(joints20, np.float64)
     if keep_mask.any():
         new = rt.align_to_reference(new, reference20, keep_mask)
@@ -394,7 +394,7 @@ class BAMM_OT_inpaint(_EngineOperator, bpy.types.Operator):
             if ob.animation_data is None or ob.animation_data.action is None \
                     or ob.animation_data.action.name != action_name:
                 raise UserError(f"the action of {ob.name!r} changed while computing; run Inpaint again")
-            w = submodule("retargeting").blend_weights(len(frames), ramp)
+            w = submodule("rigs.retargeting").blend_weights(len(frames), ramp)
             keyframes.write_pose(ob, ob.animation_data.action, pose, frames, weights=w)
             return f"Inpainted frames {frames[0]}–{frames[-1]} of '{action_name}' with '{text}'"
 
@@ -482,7 +482,7 @@ class BAMM_OT_create_armature(bpy.types.Operator):
 
     def execute(self, context):
         try:
-            rp = submodule("rig_presets")
+            rp = submodule("rigs.presets")
         except ImportError as e:
             self.report({"ERROR"}, f"the engine's dependencies are missing ({e}); "
                                    "install them in the add-on preferences")

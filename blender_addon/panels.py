@@ -37,7 +37,7 @@ def _detected(ob) -> str:
         try:
             from .core import submodule
 
-            p, m = submodule("rig_presets").detect([b.name for b in ob.data.bones])
+            p, m = submodule("rigs.presets").detect([b.name for b in ob.data.bones])
             _detect_cache[key] = f"{p.label} ({len(m)}/22 joints)"
         except Exception as e:  # noqa: BLE001 - shown, not raised
             _detect_cache[key] = f"not recognised: {str(e)[:60]}"

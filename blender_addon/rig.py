@@ -28,7 +28,7 @@ def add_edit_bones(armature, bones) -> dict:
 
 def rest_pose(ob):
     """The armature's rest pose in armature space as a ``retargeting.RestPose``."""
-    rt = submodule("retargeting")
+    rt = submodule("rigs.retargeting")
     bones = ob.data.bones
     names = [b.name for b in bones]
     index = {n: i for i, n in enumerate(names)}
@@ -59,8 +59,8 @@ def armature_from_context(context, name: str = ""):
 def retargeter_for(ob, preset: str = "AUTO", custom_map: str = ""):
     """(Retargeter, preset label) for an armature; UserError with a clear message if the rig
     has no recognisable bones or lacks required ones."""
-    rt = submodule("retargeting")
-    rp = submodule("rig_presets")
+    rt = submodule("rigs.retargeting")
+    rp = submodule("rigs.presets")
     names = [b.name for b in ob.data.bones]
     try:
         if preset == "CUSTOM":
@@ -91,7 +91,7 @@ def read_joints(context, ob, retargeter, frames) -> np.ndarray:
     evaluated pose bones' heads of the mapped bones (tails fill joints the rig has no bone
     for), so whatever drives the rig -- keys made by hand, constraints, drivers -- is seen.
     """
-    rt = submodule("retargeting")
+    rt = submodule("rigs.retargeting")
     scene = context.scene
     keep = (scene.frame_current, scene.frame_subframe)
     mapped = [(j, retargeter.rest.names[b]) for j, b in retargeter.map.items()]

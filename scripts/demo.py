@@ -30,10 +30,10 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bamm_core.bvh import bvh_to_smpl22, read_bvh, save_smpl22_bvh  # noqa: E402
-from bamm_core.features import joints_to_features, recover_from_ric  # noqa: E402
-from bamm_core.preview import save_preview  # noqa: E402
-from bamm_core.resampling import resample_positions  # noqa: E402
+from bamm_core.formats.bvh import bvh_to_smpl22, read_bvh, save_smpl22_bvh  # noqa: E402
+from bamm_core.motion.features import joints_to_features, recover_from_ric  # noqa: E402
+from bamm_core.formats.preview import save_preview  # noqa: E402
+from bamm_core.motion.resampling import resample_positions  # noqa: E402
 
 DEFAULT_TAKE = "dataset-1_walk_happy_001"
 

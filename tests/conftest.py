@@ -61,6 +61,6 @@ def one_torch_thread():
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
     """A tiny random BAMM Motion model folder (hashing text encoder, ~0.4 MB)."""
-    from bamm_core.checkpoints import make_random_model_dir
+    from bamm_core.model.checkpoints import make_random_model_dir
 
     return make_random_model_dir(tmp_path_factory.mktemp("tiny_model") / "tiny", size="tiny", seed=0)

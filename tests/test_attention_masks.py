@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from bamm_core.attention_masks import (additive_mask, bidirectional_mask, causal_mask,
+from bamm_core.model.attention_masks import (additive_mask, bidirectional_mask, causal_mask,
                                        paper_mask_reference, visible_positions)
 
 

@@ -22,8 +22,8 @@ import pytest
 bpy = pytest.importorskip("bpy")
 import addon_utils  # noqa: E402  (ships with bpy)
 
-from bamm_core import rig_presets as rp  # noqa: E402
-from bamm_core.resampling import resample_positions  # noqa: E402
+from bamm_core.rigs import presets as rp  # noqa: E402
+from bamm_core.motion.resampling import resample_positions  # noqa: E402
 
 pytestmark = pytest.mark.blender
 
@@ -461,7 +461,7 @@ def test_default_model_generates_on_smpl_armature(addon, scene):
 # --------------------------------------------------------------------------------------
 def test_numpy_rest_matrices_match_blender_bones(addon, scene):
     """retargeting.roll_to_matrix (used without Blender) equals Blender's bone.matrix_local."""
-    from bamm_core import retargeting as rt
+    from bamm_core.rigs import retargeting as rt
 
     bones = rp.template_rest_pose("ue5_mannequin", arms="A", roll="random", seed=9)
     bones.append({"name": "down", "head": (0, 0, 1), "tail": (0, -1e-5, 0), "roll": 0.7, "parent": None})

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from bamm_core import bvh as B
-from bamm_core.rotations import euler_to_matrix
+from bamm_core.formats import bvh as B
+from bamm_core.motion.rotations import euler_to_matrix
 
 TAKE = "dataset-1_walk_normal_001"
 
@@ -161,7 +161,7 @@ def test_blender_imports_exported_bvh(ref_joints, tmp_path):
 
 def _max_rotation_step_deg(bvh: B.BVH) -> np.ndarray:
     """Largest frame-to-frame change of each joint's world rotation, degrees ``(22,)``."""
-    from bamm_core.rotations import matrix_to_quat
+    from bamm_core.motion.rotations import matrix_to_quat
 
     rots, _ = bvh.local_transforms()
     world = np.zeros_like(rots)
@@ -177,7 +177,7 @@ def test_exported_rotations_do_not_flip(bandai_take, ref_joints):
     (measured max 26 deg per 20-fps frame, the swinging feet); on the reference sample, whose
     arms move fast, nothing turns by more than 67 deg between frames (a naive per-frame minimal
     twist flipped by up to 180 deg there)."""
-    from bamm_core.resampling import resample_positions
+    from bamm_core.motion.resampling import resample_positions
 
     walk = resample_positions(B.bvh_to_smpl22(B.read_bvh(bandai_take), "bandai"), 30, 20)
     assert _max_rotation_step_deg(B.smpl22_bvh_from_joints(walk)).max() < 40

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bamm_core import cli
+import bamm_cli.main as cli
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -24,7 +24,7 @@ def _has(module: str) -> bool:
 
 
 HAS_BPY = __import__("importlib.util").util.find_spec("bpy") is not None
-needs_engine = pytest.mark.skipif(not _has("bamm_core.engine"), reason="bamm_core.engine not there yet")
+needs_engine = pytest.mark.skipif(not _has("bamm_core.generation.engine"), reason="bamm_core.generation.engine not there yet")
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +68,7 @@ def test_npy_and_npz_round_trip(tmp_path, real_joints):
 
 
 def test_npy_features_are_read_as_joints(tmp_path, shared_dir, real_joints):
-    pytest.importorskip("bamm_core.features")
+    pytest.importorskip("bamm_core.motion.features")
     feats = np.load(shared_dir / "reference/humanml3d/new_joint_vecs_012314.npy")
     np.save(tmp_path / "f.npy", feats)
     joints = cli.read_motion(tmp_path / "f.npy")
@@ -77,7 +77,7 @@ def test_npy_features_are_read_as_joints(tmp_path, shared_dir, real_joints):
 
 
 def test_bvh_round_trip(tmp_path, real_joints):
-    pytest.importorskip("bamm_core.bvh")
+    pytest.importorskip("bamm_core.formats.bvh")
     res = cli.Result(real_joints, None, None, "walk", 0)
     cli.write_output(res, tmp_path / "m.bvh")
     back = cli.read_motion(tmp_path / "m.bvh")
@@ -88,7 +88,7 @@ def test_bvh_round_trip(tmp_path, real_joints):
 
 
 def test_bandai_bvh_is_read_as_smpl22_joints(bandai_bvh):
-    from bamm_core.bvh import read_bvh
+    from bamm_core.formats.bvh import read_bvh
 
     src = read_bvh(bandai_bvh)
     joints = cli.read_motion(bandai_bvh)
@@ -105,7 +105,7 @@ def test_bandai_bvh_is_read_as_smpl22_joints(bandai_bvh):
 
 
 def test_preview_command_writes_a_gif(tmp_path, real_joints, capsys):
-    pytest.importorskip("bamm_core.preview")
+    pytest.importorskip("bamm_core.formats.preview")
     PIL = pytest.importorskip("PIL.Image")
     np.save(tmp_path / "m.npy", real_joints[:30])
     code, _, err = run_main(["preview", tmp_path / "m.npy", "--out", tmp_path / "m.gif", "-q"], capsys)
@@ -196,7 +196,7 @@ def test_command_line_mistake_is_one_line(capsys):
 
 def _bamm(*args, **kw):
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    return subprocess.run([sys.executable, "-m", "bamm_core.cli", *map(str, args)], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "bamm_cli", *map(str, args)], capture_output=True,
                           text=True, env=env, timeout=120, **kw)
 
 
@@ -309,10 +309,10 @@ print("@@" + json.dumps(out))
 @pytest.mark.skipif(not HAS_BPY, reason="bpy (Blender as a module) not installed")
 def test_bvh_output_imports_into_blender(tmp_path, real_joints):
     """Our SMPL-22 BVH through Blender's own importer lands on the same joint positions."""
-    pytest.importorskip("bamm_core.bvh")
+    pytest.importorskip("bamm_core.formats.bvh")
     import json
 
-    from bamm_core.bvh import SMPL22_BVH_NAMES, SMPL22_BVH_TO_T2M
+    from bamm_core.formats.bvh import SMPL22_BVH_NAMES, SMPL22_BVH_TO_T2M
 
     joints = real_joints[:40]
     cli.write_output(cli.Result(joints, None, None, "walk", 0), tmp_path / "walk.bvh")
@@ -331,8 +331,8 @@ def test_bvh_output_imports_into_blender(tmp_path, real_joints):
 
 def test_bvh_with_mixamo_names_in_centimetres(tmp_path, real_joints):
     """A BVH from a Mixamo-named rig (other joint names, cm) is recognised by the rig presets."""
-    pytest.importorskip("bamm_core.rig_presets")
-    from bamm_core.bvh import read_bvh, write_bvh
+    pytest.importorskip("bamm_core.rigs.presets")
+    from bamm_core.formats.bvh import read_bvh, write_bvh
 
     cli.write_output(cli.Result(real_joints, None, None, "walk", 0), tmp_path / "smpl.bvh")
     ours = cli.read_motion(tmp_path / "smpl.bvh")
@@ -354,7 +354,7 @@ def test_missing_clip_weights_is_a_user_error(tmp_path, tiny_model_dir, capsys, 
     import json
     import shutil
 
-    from bamm_core.text_encoders import DEFAULT_CLIP_PATH
+    from bamm_core.model.text_encoders import DEFAULT_CLIP_PATH
 
     if DEFAULT_CLIP_PATH.is_file():
         pytest.skip("this machine has CLIP weights")

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from bamm_core.features import Normalizer
+from bamm_core.motion.features import Normalizer
 from training.dataset import (
     HumanML3DDir, MotionTextDataset, MotionWindowDataset, collate_motion_text, dataset_kind,
 )

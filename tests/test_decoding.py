@@ -4,9 +4,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from bamm_core import decoding as dec
-from bamm_core.residual_transformer import ResidualTransformer
-from bamm_core.transformer import BAMMTransformer, KVCache
+from bamm_core.generation import decoding as dec
+from bamm_core.model.residual_transformer import ResidualTransformer
+from bamm_core.model.transformer import BAMMTransformer, KVCache
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

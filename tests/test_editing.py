@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from bamm_core import Engine
-from bamm_core.editing import (choose_window, edit_tokens, facing_yaw, frames_to_tokens,
+from bamm_core.generation.editing import (choose_window, edit_tokens, facing_yaw, frames_to_tokens,
                                splice_joints)
 
 
@@ -154,7 +154,7 @@ def test_outpaint_bad_arguments(eng):
 
 
 def test_edit_progress_and_cancel(eng):
-    from bamm_core.engine import GenerationCancelled
+    from bamm_core.generation.engine import GenerationCancelled
 
     m = eng.generate("a person walks", length=80, seed=0)
     calls = []

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from bamm_core import Engine, Motion
-from bamm_core import checkpoints as ckpt
-from bamm_core.engine import GenerationCancelled
+from bamm_core.model import checkpoints as ckpt
+from bamm_core.generation.engine import GenerationCancelled
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

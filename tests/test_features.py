@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 import torch
 
-from bamm_core import skeleton as S
-from bamm_core.features import (
+from bamm_core.motion import skeleton as S
+from bamm_core.motion.features import (
     Normalizer, canonicalize, feature_groups, group_std, joints_to_features, recover_from_ric,
 )
 

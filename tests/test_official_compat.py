@@ -10,15 +10,15 @@ import numpy as np
 import pytest
 import torch
 
-from bamm_core import checkpoints as ckpt
-from bamm_core.attention_masks import bidirectional_mask, causal_mask, visible_positions
-from bamm_core.decoding import (official_layer0, official_pad_after_end, official_pad_when_end,
+from bamm_core.model import checkpoints as ckpt
+from bamm_core.model.attention_masks import bidirectional_mask, causal_mask, visible_positions
+from bamm_core.generation.decoding import (official_layer0, official_pad_after_end, official_pad_when_end,
                                 official_round2_positions, residual_layers)
-from bamm_core.engine import Engine
-from bamm_core.residual_transformer import ResidualTransformer
-from bamm_core.text_encoders import TextEncoderError
-from bamm_core.tokenizer import RVQVAE
-from bamm_core.transformer import BAMMTransformer
+from bamm_core.generation.engine import Engine
+from bamm_core.model.residual_transformer import ResidualTransformer
+from bamm_core.model.text_encoders import TextEncoderError
+from bamm_core.model.tokenizer import RVQVAE
+from bamm_core.model.transformer import BAMMTransformer
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -119,7 +119,7 @@ def test_residual_logits_on_valid_positions(dump, modules):
 
 
 def test_vq_encode_decode_and_joints(dump, modules):
-    from bamm_core.features import recover_from_ric
+    from bamm_core.motion.features import recover_from_ric
 
     vq, _, _ = modules
     i, o = dump["in"], dump["out"]

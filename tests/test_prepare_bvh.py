@@ -4,8 +4,8 @@ import tarfile
 import numpy as np
 import pytest
 
-from bamm_core.features import feature_groups, recover_from_ric
-from bamm_core.skeleton import T2M_TARGET_BONE_LENGTHS, bone_lengths, facing_direction, HUMANML3D
+from bamm_core.motion.features import feature_groups, recover_from_ric
+from bamm_core.motion.skeleton import T2M_TARGET_BONE_LENGTHS, bone_lengths, facing_direction, HUMANML3D
 from training.captions import CaptionScheme, parse_take_name, parse_text_line, tag_caption
 from training.prepare_bvh import main, net_turn_degrees, prepare, split_takes
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bamm_core.preview import save_contact_sheet, save_frame_png, save_preview
+from bamm_core.formats.preview import save_contact_sheet, save_frame_png, save_preview
 
 
 @pytest.fixture(scope="module")

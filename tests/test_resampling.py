@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from bamm_core import rotations as R
-from bamm_core.resampling import resample_positions, resample_quaternions, resampled_times
+from bamm_core.motion import rotations as R
+from bamm_core.motion.resampling import resample_positions, resample_quaternions, resampled_times
 
 
 @pytest.mark.parametrize("src,dst", [(30, 20), (20, 30), (60, 20), (20, 24), (25, 20), (20, 60), (24, 20)])

@@ -7,9 +7,9 @@ import tarfile
 import numpy as np
 import pytest
 
-from bamm_core import retargeting as rt
-from bamm_core import rig_presets as rp
-from bamm_core.resampling import resample_positions
+from bamm_core.rigs import retargeting as rt
+from bamm_core.rigs import presets as rp
+from bamm_core.motion.resampling import resample_positions
 
 # rest-pose variants: T-pose Z-up; A-pose with random rolls; Y-up centimetres (like an FBX
 # import's armature space) with longer legs and random rolls
@@ -47,7 +47,7 @@ def humanml3d_joints(shared_dir):
 @pytest.fixture(scope="module")
 def bandai_joints(shared_dir):
     """One Bandai Namco take (run, 30 fps) mapped to the 22 joints, resampled to 20 fps."""
-    from bamm_core import bvh
+    from bamm_core.formats import bvh
 
     path = shared_dir / "data" / "bandai-namco" / "bandai-namco-dataset-2-locomotion-dev.tar.xz"
     if not path.is_file():

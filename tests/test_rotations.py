@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from bamm_core import rotations as R
+from bamm_core.motion import rotations as R
 
 rng = np.random.default_rng(0)
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from bamm_core import text_encoders as te
+from bamm_core.model import text_encoders as te
 
 
 def test_hash_encoder_is_deterministic_and_normalised():

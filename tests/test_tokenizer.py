@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from bamm_core.tokenizer import RVQVAE
+from bamm_core.model.tokenizer import RVQVAE
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

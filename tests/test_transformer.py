@@ -6,8 +6,8 @@ import random
 import pytest
 import torch
 
-from bamm_core.residual_transformer import ResidualTransformer
-from bamm_core.transformer import BAMMTransformer, linear
+from bamm_core.model.residual_transformer import ResidualTransformer
+from bamm_core.model.transformer import BAMMTransformer, linear
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

@@ -222,9 +222,9 @@ def encoder_alias(name: str) -> str:
 
 def load_text_encoder(name: str = "minilm", device: str = "cpu"):
     """The engine's text encoder by name (``minilm`` = all-MiniLM-L6-v2, 384-d; ``clip``;
-    ``hash``), via ``bamm_core.text_encoders.build_text_encoder``.  Returns a callable
+    ``hash``), via ``bamm_core.model.text_encoders.build_text_encoder``.  Returns a callable
     ``list[str] -> (N, D) float32 tensor``."""
-    from bamm_core.text_encoders import build_text_encoder
+    from bamm_core.model.text_encoders import build_text_encoder
 
     enc = build_text_encoder(encoder_alias(name), device=device)
     return lambda texts: enc.encode(list(texts)).float().cpu()

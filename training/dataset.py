@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from bamm_core.features import Normalizer
+from bamm_core.motion.features import Normalizer
 
 from .captions import parse_text_line
 

@@ -111,7 +111,7 @@ def generate_features(parts: ModelParts, cond: torch.Tensor, row: dict, gt_token
                       min_tokens: int = 1) -> list[np.ndarray]:
     """One batch: text embeddings (B, D) -> list of de-normalised (T_i, D) feature arrays.
     ``min_tokens``: shortest predicted length (``Engine.generate``'s ``min_length`` / 4)."""
-    from bamm_core import decoding as dec
+    from bamm_core.generation import decoding as dec
 
     mt, rt = parts.mt, parts.rt
     b = cond.shape[0]
@@ -144,7 +144,7 @@ def generate_features(parts: ModelParts, cond: torch.Tensor, row: dict, gt_token
 
 
 def joints_of(features: list[np.ndarray], joints_num: int = 22) -> list[np.ndarray]:
-    from bamm_core.features import recover_from_ric
+    from bamm_core.motion.features import recover_from_ric
 
     return [np.asarray(recover_from_ric(f, joints_num), dtype=np.float32) for f in features]
 
@@ -240,7 +240,7 @@ def main(argv: list[str] | None = None) -> dict:
                      "model": args.runs or args.model or "default", "evaluator": args.evaluator}
     cfg_scales = tuple(ev["cond_scale"])
     res_cfg = float(ev["res_cond_scale"])
-    from bamm_core.engine import DEFAULT_MIN_FRAMES, MAX_FRAMES, UNIT, ceil_div
+    from bamm_core.generation.engine import DEFAULT_MIN_FRAMES, MAX_FRAMES, UNIT, ceil_div
     min_frames = DEFAULT_MIN_FRAMES if args.min_length is None else args.min_length
     if not UNIT <= min_frames <= MAX_FRAMES:
         p.error(f"--min-length must be {UNIT}..{MAX_FRAMES} frames, got {min_frames}")

@@ -4,7 +4,7 @@
 
 Reads ``RUNS/vq/last.pt``, ``RUNS/transformer/last.pt``, ``RUNS/residual/last.pt`` (the
 ``train_*`` checkpoints), and writes them with the engine's
-``bamm_core.checkpoints.save_model_dir`` (safetensors + ``config.json`` + ``mean.npy`` /
+``bamm_core.model.checkpoints.save_model_dir`` (safetensors + ``config.json`` + ``mean.npy`` /
 ``std.npy``).  ``--fp16`` stores the weights in half precision (the engine loads them into fp32
 modules); the codebooks and the normalisation stay exact enough for decoding (checked by
 ``--check``, which generates one motion end to end through ``Engine.from_pretrained`` and
@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> Path:
     p.add_argument("--check", action="store_true", help="generate one motion through Engine.from_pretrained")
     args = p.parse_args(argv)
 
-    from bamm_core.checkpoints import save_model_dir
+    from bamm_core.model.checkpoints import save_model_dir
 
     runs, out = Path(args.runs), Path(args.out)
     vq, mt, rt, vst, tst, rst = load_runs(runs)

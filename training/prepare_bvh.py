@@ -10,7 +10,7 @@ temporary folder).  Per take:
    the skeleton map (``training/skeleton_maps/<name>.json``: joint names / interpolated joints,
    up and forward axes, unit scale);
 2. resample to 20 fps (cubic);
-3. HumanML3D processing (:func:`bamm_core.features.joints_to_features`): bone lengths onto the
+3. HumanML3D processing (:func:`bamm_core.motion.features.joints_to_features`): bone lengths onto the
    target skeleton (root scaled by the leg ratio), feet on the floor, root at the origin, facing
    +Z at frame 0, 263-d features; the stored joints are ``recover_from_ric(features)`` as in
    HumanML3D;
@@ -40,10 +40,10 @@ from pathlib import Path
 
 import numpy as np
 
-from bamm_core.bvh import bvh_to_smpl22, load_skeleton_map, read_bvh
-from bamm_core.features import group_std, joints_to_features, recover_from_ric
-from bamm_core.resampling import resample_positions
-from bamm_core.skeleton import HUMANML3D, facing_direction, mirror_permutation
+from bamm_core.formats.bvh import bvh_to_smpl22, load_skeleton_map, read_bvh
+from bamm_core.motion.features import group_std, joints_to_features, recover_from_ric
+from bamm_core.motion.resampling import resample_positions
+from bamm_core.motion.skeleton import HUMANML3D, facing_direction, mirror_permutation
 
 from .captions import CaptionScheme, parse_take_name, text_line
 

@@ -1,4 +1,4 @@
-"""Train the residual transformer (``bamm_core.residual_transformer.ResidualTransformer``; SPEC §4).
+"""Train the residual transformer (``bamm_core.model.residual_transformer.ResidualTransformer``; SPEC §4).
 
     python -m training.train_residual --data DIR --vq runs/vq --config cpu_small --out runs/residual
 
@@ -21,7 +21,7 @@ from .train_transformer import setup_tokens_and_text, token_windows
 
 
 def build_residual(arch: dict) -> torch.nn.Module:
-    from bamm_core.residual_transformer import ResidualTransformer
+    from bamm_core.model.residual_transformer import ResidualTransformer
 
     return ResidualTransformer(**C.filter_kwargs(ResidualTransformer.__init__, arch))
 

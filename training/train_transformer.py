@@ -1,4 +1,4 @@
-"""Train the BAMM masked transformer (``bamm_core.transformer.BAMMTransformer``; SPEC §3.4).
+"""Train the BAMM masked transformer (``bamm_core.model.transformer.BAMMTransformer``; SPEC §3.4).
 
     python -m training.train_transformer --data DIR --vq runs/vq --config cpu_small --out runs/transformer
 
@@ -23,7 +23,7 @@ from .train_vq import token_cache
 
 
 def build_transformer(arch: dict) -> torch.nn.Module:
-    from bamm_core.transformer import BAMMTransformer
+    from bamm_core.model.transformer import BAMMTransformer
 
     return BAMMTransformer(**C.filter_kwargs(BAMMTransformer.__init__, arch))
 

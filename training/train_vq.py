@@ -1,4 +1,4 @@
-"""Train the RVQ-VAE motion tokenizer (``bamm_core.tokenizer.RVQVAE``; SPEC §2).
+"""Train the RVQ-VAE motion tokenizer (``bamm_core.model.tokenizer.RVQVAE``; SPEC §2).
 
     python -m training.train_vq --data DIR --config cpu_small --out runs/vq
 
@@ -30,7 +30,7 @@ VQ_ARCH_KEYS = ("nb_code", "code_dim", "output_emb_width", "down_t", "stride_t",
 
 def build_vq(arch: dict) -> torch.nn.Module:
     """Construct the engine's RVQVAE from our arch dict (unknown keys are dropped)."""
-    from bamm_core.tokenizer import RVQVAE
+    from bamm_core.model.tokenizer import RVQVAE
 
     return RVQVAE(**C.filter_kwargs(RVQVAE.__init__, arch))
 

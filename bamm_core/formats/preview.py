@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .skeleton import HUMANML3D, KIT
+from ..motion.skeleton import HUMANML3D, KIT
 
 _LEFT, _RIGHT, _CENTER = "#d62728", "#1f77b4", "#222222"
 

@@ -39,9 +39,9 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from .attention_masks import visible_positions
-from .residual_transformer import ResidualTransformer
-from .transformer import BAMMTransformer, KVCache
+from ..model.attention_masks import visible_positions
+from ..model.residual_transformer import ResidualTransformer
+from ..model.transformer import BAMMTransformer, KVCache
 
 REFINE_STRATEGIES = ("every_other", "low_confidence", "confidence_below", "suffix", "none",
                      "official")

@@ -1,6 +1,6 @@
 """Rig presets: which bone of a known rig family plays which SMPL-22 joint.
 
-A preset is a small JSON file (``bamm_core/data/rig_presets/*.json``)::
+A preset is a small JSON file (``bamm_core/rigs/data/*.json``)::
 
     {"name": "mixamo", "label": "Mixamo", "description": "...",
      "strip_namespace": true,                     # compare "mixamorig:Hips" as "Hips"
@@ -24,9 +24,9 @@ from pathlib import Path
 import numpy as np
 
 from .retargeting import JOINT_NAMES, YUP_TO_ZUP, RetargetError
-from .skeleton import PARENTS, RAW_OFFSETS, T2M_TARGET_BONE_LENGTHS
+from ..motion.skeleton import PARENTS, RAW_OFFSETS, T2M_TARGET_BONE_LENGTHS
 
-PRESET_DIR = Path(__file__).resolve().parent / "data" / "rig_presets"
+PRESET_DIR = Path(__file__).resolve().parent / "data"
 #: order in which presets are tried (ties go to the first)
 BUILTIN_ORDER = ("smpl22", "mixamo", "rigify_metarig", "rigify_generated", "ue5_mannequin")
 

@@ -35,8 +35,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import skeleton as _skeleton
-from .rotations import matrix_to_quat, quat_to_matrix
+from ..motion import skeleton as _skeleton
+from ..motion.rotations import matrix_to_quat, quat_to_matrix
 
 # --------------------------------------------------------------------------------------
 # SMPL-22 topology (HumanML3D order), taken from bamm_core.skeleton
@@ -518,7 +518,7 @@ def _reference_leg_length() -> float:
 
 
 def _skeleton_rest_joints() -> np.ndarray:
-    from .rig_presets import smpl_rest_joints
+    from .presets import smpl_rest_joints
 
     return smpl_rest_joints()
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .rotations import (
+from ..motion.rotations import (
     euler_to_matrix, matrix_to_euler, matrix_to_quat, qbetween, qinv, qmul, qnormalize, qrot,
     quat_from_axis_angle, quat_to_matrix,
 )
@@ -575,7 +575,7 @@ def load_skeleton_map(name_or_path: str | Path | dict) -> dict:
         return name_or_path
     p = Path(name_or_path)
     if p.suffix != ".json":
-        p = Path(__file__).resolve().parents[1] / "training" / "skeleton_maps" / f"{name_or_path}.json"
+        p = Path(__file__).resolve().parents[2] / "training" / "skeleton_maps" / f"{name_or_path}.json"
     if not p.is_file():
         raise FileNotFoundError(f"skeleton map {name_or_path!r} not found ({p})")
     return json.loads(p.read_text())
@@ -591,7 +591,7 @@ def map_positions_to_smpl22(positions: np.ndarray, names: list[str], skeleton_ma
     ``{"lerp": [a, b, t]}`` (the point ``(1-t) a + t b``; ``a``/``b`` may name source joints or
     other SMPL joints already mapped), or ``{"mean": [a, b, ...]}``.
     """
-    from .skeleton import T2M_JOINT_NAMES
+    from ..motion.skeleton import T2M_JOINT_NAMES
 
     table = skeleton_map["joints"]
     lookup = {n: i for i, n in enumerate(names)}

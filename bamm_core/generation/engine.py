@@ -22,10 +22,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from . import checkpoints as ckpt
+from ..model import checkpoints as ckpt
 from .decoding import MAX_TOKENS, REFINE_STRATEGIES, generate_ids
 from .editing import UNIT, ceil_div, choose_window, edit_tokens, frames_to_tokens, splice_joints
-from .text_encoders import TextEncoder, build_text_encoder
+from ..model.text_encoders import TextEncoder, build_text_encoder
 
 ProgressFn = Callable[[int, int], "bool | None"]
 MAX_FRAMES = MAX_TOKENS * UNIT  # 196
@@ -212,7 +212,7 @@ class Engine:
         Always decodes ``MAX_TOKENS + 1`` slots (padding = zero codes), like the official
         pipeline, then crops each sample to its frame count.
         """
-        from .features import recover_from_ric
+        from ..motion.features import recover_from_ric
 
         b, n, q = ids.shape
         slots = MAX_TOKENS + 1
@@ -302,7 +302,7 @@ class Engine:
         normalised, canonical frame); ``joints`` are kept as given, so edits of the
         returned motion come back in the input's space.
         """
-        from .features import canonicalize, joints_to_features
+        from ..motion.features import canonicalize, joints_to_features
 
         x = np.asarray(joints)
         if x.ndim != 3 or x.shape[1:] != (self.joints_num, 3):

@@ -28,8 +28,8 @@ import torch
 from torch import Tensor
 
 from .decoding import MAX_TOKENS, refinement_round, residual_layers
-from .residual_transformer import ResidualTransformer
-from .transformer import BAMMTransformer
+from ..model.residual_transformer import ResidualTransformer
+from ..model.transformer import BAMMTransformer
 
 UNIT = 4  # frames per token
 

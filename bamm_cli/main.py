@@ -161,11 +161,11 @@ def write_output(result: Result, path: str | os.PathLike, quiet: bool = True) ->
                     num_frames=np.int64(T),
                 )
         elif ext == ".bvh":
-            from .bvh import save_smpl22_bvh
+            from bamm_core.formats.bvh import save_smpl22_bvh
 
             save_smpl22_bvh(joints, tmp, fps=result.fps)
         elif ext in (".gif", ".mp4"):
-            from .preview import save_preview
+            from bamm_core.formats.preview import save_preview
 
             title = result.prompt if len(result.prompt) <= 60 else result.prompt[:57] + "..."
             note = slow_note(quiet, f"drawing {path.name} ({joints.shape[0]} frames)...")
@@ -200,7 +200,7 @@ def _joints_from_array(arr: np.ndarray, source: str) -> np.ndarray:
     """(T, 22, 3) joints as they are; (T, 263) HumanML3D features -> joints."""
     arr = np.asarray(arr)
     if arr.ndim == 2 and arr.shape[1] == 263:
-        from .features import recover_from_ric
+        from bamm_core.motion.features import recover_from_ric
 
         arr = recover_from_ric(arr.astype(np.float32), joints_num=22)
     return _check_joints(arr, source)
@@ -209,7 +209,7 @@ def _joints_from_array(arr: np.ndarray, source: str) -> np.ndarray:
 def _resample(joints: np.ndarray, src_fps: float) -> np.ndarray:
     if abs(src_fps - FPS) < 1e-6:
         return joints
-    from .resampling import resample_positions
+    from bamm_core.motion.resampling import resample_positions
 
     return np.asarray(resample_positions(joints, src_fps, FPS), dtype=np.float32)
 
@@ -250,7 +250,7 @@ def read_motion(path: str | os.PathLike, skeleton_map: str | None = None) -> np.
 
 def _referenced_joints(table: dict) -> set[str]:
     """Source joint names a skeleton map's ``joints`` table refers to."""
-    from .skeleton import T2M_JOINT_NAMES
+    from bamm_core.motion.skeleton import T2M_JOINT_NAMES
 
     names: set[str] = set()
 
@@ -294,7 +294,7 @@ def _map_from_rig_presets(anim: Any) -> dict | None:
     (over 4 units tall: centimetres).
     """
     try:
-        from .rig_presets import detect
+        from bamm_core.rigs.presets import detect
     except ImportError:
         return None
     try:
@@ -318,7 +318,7 @@ def read_bvh_joints(path: str | os.PathLike, skeleton_map: str | None = None) ->
     :func:`known_skeleton_maps` whose joints all exist in the file (Bandai Namco's mocap
     skeleton, ...) converts it.  ``skeleton_map`` (a map name or a .json path) forces one.
     """
-    from . import bvh as bvh_mod
+    from bamm_core.formats import bvh as bvh_mod
 
     source = str(path)
     try:
@@ -365,12 +365,12 @@ def load_engine(model: str | None, device: str, quiet: bool, clip_weights: str |
             raise UserError(f"CLIP weights file {clip_weights!r} not found")
         os.environ["BAMM_CLIP_WEIGHTS"] = str(Path(clip_weights).resolve())
     try:
-        from .engine import Engine
+        from bamm_core.generation.engine import Engine
     except ModuleNotFoundError as e:
         if (e.name or "").split(".")[0] == "bamm_core":
             raise  # our own bug, keep the traceback
         raise UserError(f"the engine cannot be imported ({e}); is it installed with its dependencies?") from None
-    from .checkpoints import CheckpointError
+    from bamm_core.model.checkpoints import CheckpointError
 
     # say what is going on only when loading is slow (so a bad model stays a one-line error)
     note = slow_note(quiet, f"loading model {model or '(bundled default)'}...")
@@ -440,7 +440,7 @@ class Progress:
 def _engine_call(fn: Callable, *args, **kwargs):
     """Call an engine method; its ValueErrors are about the user's arguments, its
     TextEncoderErrors about the user's setup (e.g. CLIP weights not found)."""
-    from .text_encoders import TextEncoderError
+    from bamm_core.model.text_encoders import TextEncoderError
 
     try:
         return fn(*args, **kwargs)
@@ -597,7 +597,7 @@ def keep_outside(result: Result, original: np.ndarray, start: int, end: int) -> 
 
 def cmd_info(args: argparse.Namespace) -> int:
     eng = load_engine(args.model, args.device, True, args.clip_weights)
-    from .checkpoints import DEFAULT_MODEL_DIR
+    from bamm_core.model.checkpoints import DEFAULT_MODEL_DIR
 
     info = {"path": str(Path(args.model).resolve() if args.model else DEFAULT_MODEL_DIR), **eng.info()}
     if args.json:
@@ -731,7 +731,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _cancelled_type() -> type:
-    mod = sys.modules.get("bamm_core.engine")
+    mod = sys.modules.get("bamm_core.generation.engine")
     return getattr(mod, "GenerationCancelled", KeyboardInterrupt) if mod else KeyboardInterrupt
 
 

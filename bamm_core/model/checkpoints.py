@@ -35,7 +35,7 @@ from .transformer import BAMMTransformer
 
 FORMAT_NAME = "bamm-motion-model"
 FORMAT_VERSION = 1
-DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "models" / "default"
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[1] / "models" / "default"
 _NOT_SAVED = ("position_enc.pe",)  # deterministic buffers, rebuilt by the constructors
 
 
@@ -393,7 +393,7 @@ def rest_pose_mean(dim_pose: int = 263) -> np.ndarray:
     random models decode to human-looking joint sets."""
     mean = np.zeros(dim_pose, dtype=np.float32)
     try:
-        from .skeleton import HUMANML3D
+        from ..motion.skeleton import HUMANML3D
 
         off = np.asarray(HUMANML3D.target_offsets(), dtype=np.float64)  # (22, 3)
         parents = HUMANML3D.parents
