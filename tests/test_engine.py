@@ -168,3 +168,26 @@ def test_motion_from_real_joints(eng, shared_dir):
     bad[3, 4, 1] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         eng.motion_from_joints(bad)
+
+
+def test_resolve_device(monkeypatch):
+    import torch
+
+    from bamm_core.model.devices import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    assert resolve_device() == "cpu" and resolve_device("AUTO") == "cpu"
+    assert resolve_device("CPU") == "cpu"
+    for name in ("cuda", "cuda:1", "MPS"):
+        with pytest.raises(ValueError, match="not available"):
+            resolve_device(name)
+    with pytest.raises(ValueError, match="unknown device 'tpu'"):
+        resolve_device("tpu")
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    assert resolve_device("auto") == "mps" and resolve_device("Mps") == "mps"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert resolve_device("auto") == "cuda" and resolve_device("CUDA:1") == "cuda:1"
+    with pytest.raises(ValueError, match="2 CUDA device"):
+        resolve_device("cuda:2")
