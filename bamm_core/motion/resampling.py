@@ -43,13 +43,16 @@ def resample_positions(x: np.ndarray, src_fps: float, dst_fps: float,
 
     ``method``: ``"linear"`` or ``"cubic"`` (Catmull-Rom through the samples: exact for
     polynomials of degree <= 2 away from the clip ends, exact for lines everywhere, and it
-    passes through samples that coincide with output frames).
+    passes through samples that coincide with output frames).  Returns the input's float
+    dtype (float64 for integers); equal rates return a float64 copy.
     """
     x = np.asarray(x)
     dtype = x.dtype if np.issubdtype(x.dtype, np.floating) else np.float64
+    t = resampled_times(x.shape[0], src_fps, dst_fps)
+    if src_fps == dst_fps:  # nothing to interpolate: a copy, so callers never need a special case
+        return np.array(x, dtype=np.float64)
     xf = x.astype(np.float64)
     T = xf.shape[0]
-    t = resampled_times(T, src_fps, dst_fps)
     i0, frac = _split(t, T)
     i1 = np.minimum(i0 + 1, T - 1)
     shape = (-1,) + (1,) * (xf.ndim - 1)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .facing import T2M_FACE_JOINTS, across_vector, facing_direction
 from .rotations import qbetween, qinv, qmul, qrot
 
 # --- HumanML3D (SMPL body, first 22 joints) -----------------------------------------------------
@@ -130,7 +131,7 @@ HUMANML3D = SkeletonDef(
     joint_names=T2M_JOINT_NAMES,
     kinematic_chain=T2M_KINEMATIC_CHAIN,
     raw_offsets=T2M_RAW_OFFSETS,
-    face_joints=(2, 1, 17, 16),
+    face_joints=T2M_FACE_JOINTS,
     feet_left=(7, 10),
     feet_right=(8, 11),
     leg_joints=(5, 8),
@@ -193,22 +194,6 @@ def _normalize(v: np.ndarray) -> np.ndarray:
     return v / np.linalg.norm(v, axis=-1, keepdims=True)
 
 
-def facing_direction(joints: np.ndarray, face_joints, buggy_order: bool = False) -> np.ndarray:
-    """Horizontal unit facing direction ``(..., 3)`` of ``(..., J, 3)`` joints.
-
-    ``across = (r_hip - l_hip) + (r_shoulder - l_shoulder)``, ``forward = Y x across``.
-    ``buggy_order=True`` reproduces HumanML3D's IK, which unpacks the face joints as
-    (l_hip, r_hip, ...) and so uses ``(l_hip - r_hip) + (r_shoulder - l_shoulder)``.
-    """
-    r_hip, l_hip, r_sdr, l_sdr = face_joints
-    if buggy_order:
-        r_hip, l_hip = l_hip, r_hip
-    across = (joints[..., r_hip, :] - joints[..., l_hip, :]) + (joints[..., r_sdr, :] - joints[..., l_sdr, :])
-    across = _normalize(across)
-    forward = np.cross(np.array([0.0, 1.0, 0.0]), across)
-    return _normalize(forward)
-
-
 class Skeleton:
     """Chain FK/IK on one :class:`SkeletonDef` with a set of bone offsets.
 
@@ -244,9 +229,8 @@ class Skeleton:
         Uses HumanML3D's IK conventions: the face-joint order bug, optional gaussian smoothing
         (sigma 20 frames, 'nearest' edges) of the forward vector, identity at frame 0.
         """
-        forward = np.cross(np.array([0.0, 1.0, 0.0]), _normalize(
-            (joints[:, self.defn.face_joints[1]] - joints[:, self.defn.face_joints[0]])
-            + (joints[:, self.defn.face_joints[2]] - joints[:, self.defn.face_joints[3]])))
+        forward = np.cross(np.array([0.0, 1.0, 0.0]),
+                           across_vector(joints, self.defn.face_joints, buggy_order=True))
         if smooth_forward:
             from scipy.ndimage import gaussian_filter1d  # lazy: Blender's Python has no scipy
 
