@@ -5,8 +5,13 @@ import pytest
 import torch
 
 from bamm_core.generation import decoding as dec
+from bamm_core.generation.options import SamplingOptions
+from bamm_core.generation.refinement import choose_refinement
 from bamm_core.model.residual_transformer import ResidualTransformer
 from bamm_core.model.transformer import BAMMTransformer, KVCache
+from bamm_core.motion.timebase import HUMANML3D
+
+MAX_TOKENS = HUMANML3D.max_tokens  # 49 tokens (196 frames)
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -28,6 +33,16 @@ def gen(seed):
     return torch.Generator().manual_seed(seed)
 
 
+def ar(*args, **kwargs):
+    """autoregressive_round over HumanML3D's 50 slots (49 tokens + [END])."""
+    return dec.autoregressive_round(*args, n_slots=MAX_TOKENS + 1, **kwargs)
+
+
+def generate_ids(mt, rt, cond, lengths, generator, progress=None, **options):
+    return dec.generate_ids(mt, rt, cond, lengths, SamplingOptions(**options), generator,
+                            max_tokens=MAX_TOKENS, progress=progress)
+
+
 @torch.inference_mode()
 def test_kv_cache_gives_identical_logits_and_tokens(models):
     mt, _ = models
@@ -44,8 +59,8 @@ def test_kv_cache_gives_identical_logits_and_tokens(models):
     with pytest.raises(ValueError, match="holds 21 positions"):
         mt.seqTransEncoder(mt.embed_tokens(ids[:, :1].repeat(2, 1), 21), None, cache)
     lengths = torch.tensor([49, 20, 33])
-    a = dec.autoregressive_round(mt, cond, lengths, 4.0, 1.0, None, gen(1), use_cache=True)
-    b = dec.autoregressive_round(mt, cond, lengths, 4.0, 1.0, None, gen(1), use_cache=False)
+    a = ar(mt, cond, lengths, 4.0, 1.0, None, gen(1), use_cache=True)
+    b = ar(mt, cond, lengths, 4.0, 1.0, None, gen(1), use_cache=False)
     assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
     assert (a[2] - b[2]).abs().max() < 1e-5
 
@@ -55,7 +70,7 @@ def test_fixed_length_is_honoured(models):
     mt, _ = models
     cond = torch.randn(3, 8)
     lengths = torch.tensor([1, 17, 49])
-    ids, out_len, _ = dec.autoregressive_round(mt, cond, lengths, 4.0, 1.0, None, gen(0))
+    ids, out_len, _ = ar(mt, cond, lengths, 4.0, 1.0, None, gen(0))
     assert torch.equal(out_len, lengths)
     for b, L in enumerate(lengths.tolist()):
         assert (ids[b, :L] < mt.end_id).all()
@@ -71,16 +86,16 @@ def test_predicted_length_stops_at_end(models):
     try:
         bias[mt.end_id] = 50.0  # END overwhelmingly likely: allowed from the 2nd token on
         calls = []
-        ids, lengths, _ = dec.autoregressive_round(mt, cond, None, 4.0, 1.0, None, gen(0),
+        ids, lengths, _ = ar(mt, cond, None, 4.0, 1.0, None, gen(0),
                                                    progress=lambda: calls.append(1))
         assert lengths.tolist() == [1, 1]
         assert len(calls) == 2  # stopped right after [END] instead of running 49 steps
         assert (ids[:, 0] < mt.end_id).all() and (ids[:, 1] == mt.end_id).all()
-        ids, lengths, _ = dec.autoregressive_round(mt, cond, None, 4.0, 1.0, None, gen(0),
+        ids, lengths, _ = ar(mt, cond, None, 4.0, 1.0, None, gen(0),
                                                    min_tokens=10)
         assert lengths.tolist() == [10, 10] and (ids[:, :10] < mt.end_id).all()
         bias[mt.end_id] = -50.0  # END never drawn: full 49 tokens
-        ids, lengths, _ = dec.autoregressive_round(mt, cond, None, 4.0, 1.0, None, gen(0))
+        ids, lengths, _ = ar(mt, cond, None, 4.0, 1.0, None, gen(0))
         assert lengths.tolist() == [49, 49] and (ids[:, 49] == mt.end_id).all()
     finally:
         bias.copy_(saved)
@@ -92,8 +107,8 @@ def test_fast_refinement_equals_full_forward_reference(models, strategy):
     mt, _ = models
     cond = torch.randn(3, 8)
     lengths = torch.tensor([49, 20, 33])
-    ids, lengths, conf = dec.autoregressive_round(mt, cond, lengths, 4.0, 1.0, None, gen(2))
-    regen = dec.choose_refinement(strategy, lengths, conf, 50)
+    ids, lengths, conf = ar(mt, cond, lengths, 4.0, 1.0, None, gen(2))
+    regen = choose_refinement(strategy, lengths, conf, 50)
     assert regen.any() and not (regen & (torch.arange(50)[None] >= lengths[:, None])).any()
     fast, _ = dec.refinement_round(mt, cond, ids, lengths, regen, 3.0, 1.0, None, gen(5))
     ref = dec.refinement_round_reference(mt, cond, ids, lengths, regen, 3.0, 1.0, None, gen(5))
@@ -111,7 +126,7 @@ def test_fast_refinement_on_random_masks(models):
     g = torch.Generator().manual_seed(9)
     for _ in range(4):
         lengths = torch.randint(2, 50, (2,), generator=g)
-        ids, lengths, _ = dec.autoregressive_round(mt, cond, lengths, 4.0, 1.0, None, g)
+        ids, lengths, _ = ar(mt, cond, lengths, 4.0, 1.0, None, g)
         regen = torch.rand(2, 50, generator=g) < 0.5
         a, _ = dec.refinement_round(mt, cond, ids, lengths, regen, 3.0, 0.0, None, None)
         b = dec.refinement_round_reference(mt, cond, ids, lengths, regen, 3.0, 0.0, None, None)
@@ -121,19 +136,19 @@ def test_fast_refinement_on_random_masks(models):
 def test_refinement_strategies_select_expected_positions():
     lengths = torch.tensor([10])
     conf = torch.linspace(0.05, 1.0, 50)[None]
-    every = dec.choose_refinement("every_other", lengths, conf, 50)[0]
+    every = choose_refinement("every_other", lengths, conf, 50)[0]
     assert every.nonzero().flatten().tolist() == [1, 3, 5, 7, 9]
-    again = dec.choose_refinement("every_other", lengths, conf, 50, round_index=1)[0]
+    again = choose_refinement("every_other", lengths, conf, 50, round_index=1)[0]
     assert again.nonzero().flatten().tolist() == [0, 2, 4, 6, 8]
-    low = dec.choose_refinement("low_confidence", lengths, conf, 50)[0]
+    low = choose_refinement("low_confidence", lengths, conf, 50)[0]
     assert low.nonzero().flatten().tolist() == [0, 1, 2, 3, 4]
-    below = dec.choose_refinement("confidence_below", lengths, conf, 50)[0]
+    below = choose_refinement("confidence_below", lengths, conf, 50)[0]
     assert below.nonzero().flatten().tolist() == [i for i in range(10) if conf[0, i] < 0.5]
-    suffix = dec.choose_refinement("suffix", lengths, conf, 50)[0]
+    suffix = choose_refinement("suffix", lengths, conf, 50)[0]
     assert suffix.nonzero().flatten().tolist() == [5, 6, 7, 8, 9]
-    assert not dec.choose_refinement("none", lengths, conf, 50).any()
+    assert not choose_refinement("none", lengths, conf, 50).any()
     with pytest.raises(ValueError, match="unknown refine"):
-        dec.choose_refinement("sometimes", lengths, conf, 50)
+        choose_refinement("sometimes", lengths, conf, 50)
 
 
 def test_sampling_temperature_and_top_k():
@@ -154,9 +169,9 @@ def test_sampling_temperature_and_top_k():
 def test_generate_ids_is_reproducible_and_seed_dependent(models, refine):
     mt, rt = models
     cond = torch.randn(1, 8).repeat(2, 1)
-    a = dec.generate_ids(mt, rt, cond, torch.tensor([30, 30]), refine=refine, generator=gen(3))
-    b = dec.generate_ids(mt, rt, cond, torch.tensor([30, 30]), refine=refine, generator=gen(3))
-    c = dec.generate_ids(mt, rt, cond, torch.tensor([30, 30]), refine=refine, generator=gen(4))
+    a = generate_ids(mt, rt, cond, torch.tensor([30, 30]), refine=refine, generator=gen(3))
+    b = generate_ids(mt, rt, cond, torch.tensor([30, 30]), refine=refine, generator=gen(3))
+    c = generate_ids(mt, rt, cond, torch.tensor([30, 30]), refine=refine, generator=gen(4))
     assert torch.equal(a.ids, b.ids)
     assert not torch.equal(a.ids, c.ids)
     assert not torch.equal(a.ids[0], a.ids[1])  # batched samples are different variations
@@ -168,7 +183,7 @@ def test_generate_ids_is_reproducible_and_seed_dependent(models, refine):
 def test_generate_ids_progress_counts_and_cancel(models):
     mt, rt = models
     seen = []
-    dec.generate_ids(mt, rt, torch.randn(1, 8), torch.tensor([12]), generator=gen(0),
+    generate_ids(mt, rt, torch.randn(1, 8), torch.tensor([12]), generator=gen(0),
                      progress=lambda d, t: seen.append((d, t)))
     totals = {t for _, t in seen}
     assert len(totals) == 1 and seen[-1][0] == seen[-1][1]
@@ -182,7 +197,7 @@ def test_generate_ids_progress_counts_and_cancel(models):
             raise Stop
 
     with pytest.raises(Stop):
-        dec.generate_ids(mt, rt, torch.randn(1, 8), None, generator=gen(0), progress=cancel)
+        generate_ids(mt, rt, torch.randn(1, 8), None, generator=gen(0), progress=cancel)
 
 
 @torch.inference_mode()
@@ -205,9 +220,9 @@ def test_slots_after_the_longest_end_do_not_change_refinement_or_residual(models
     mt, rt = models
     cond = torch.randn(2, 8)
     lengths = torch.tensor([14, 9])
-    ids, lengths, conf = dec.autoregressive_round(mt, cond, lengths, 4.0, 1.0, None, gen(3))
+    ids, lengths, conf = ar(mt, cond, lengths, 4.0, 1.0, None, gen(3))
     used = int(lengths.max()) + 1
-    regen = dec.choose_refinement("every_other", lengths, conf, 50)
+    regen = choose_refinement("every_other", lengths, conf, 50)
     full, _ = dec.refinement_round(mt, cond, ids, lengths, regen, 3.0, 1.0, None, gen(4))
     cut, _ = dec.refinement_round(mt, cond, ids[:, :used], lengths, regen[:, :used], 3.0, 1.0,
                                   None, gen(4))
@@ -215,6 +230,6 @@ def test_slots_after_the_longest_end_do_not_change_refinement_or_residual(models
     a = dec.residual_layers(rt, full, lengths, cond, 5.0, 0.0, 0.9, None)
     b = dec.residual_layers(rt, cut, lengths, cond, 5.0, 0.0, 0.9, None)
     assert torch.equal(a[:, :used], b) and (a[:, used:] == -1).all()
-    r = dec.generate_ids(mt, rt, cond, lengths, generator=gen(5))
+    r = generate_ids(mt, rt, cond, lengths, generator=gen(5))
     assert r.ids.shape == (2, 50, 6) and (r.ids[:, used:] == -1).all()
     assert r.confidence.shape == (2, 50)

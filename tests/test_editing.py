@@ -6,8 +6,10 @@ import pytest
 import torch
 
 from bamm_core import Engine
-from bamm_core.generation.editing import (choose_window, edit_tokens, facing_yaw, frames_to_tokens,
-                               splice_joints)
+from bamm_core.generation.editing import choose_window, edit_tokens, splice_joints
+from bamm_core.generation.options import SamplingOptions
+from bamm_core.motion.facing import facing_yaw
+from bamm_core.motion.timebase import HUMANML3D
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -30,14 +32,15 @@ def _yaw_rotate(j, angle, shift):
 
 
 def test_frames_to_tokens_and_windows():
-    assert frames_to_tokens(40, 80) == (10, 20)
-    assert frames_to_tokens(41, 79) == (10, 20)
-    assert frames_to_tokens(0, 1) == (0, 1)
-    assert choose_window(30, 5, 9) == (0, 30)
-    w0, w1 = choose_window(100, 60, 70)
+    tb = HUMANML3D
+    assert tb.token_range(40, 80) == (10, 20)
+    assert tb.token_range(41, 79) == (10, 20)
+    assert tb.token_range(0, 1) == (0, 1)
+    assert choose_window(30, 5, 9, tb) == (0, 30)
+    w0, w1 = choose_window(100, 60, 70, tb)
     assert w1 - w0 == 49 and w0 <= 60 and w1 >= 70
     with pytest.raises(ValueError, match="smaller pieces"):
-        choose_window(100, 10, 70)
+        choose_window(100, 10, 70, tb)
 
 
 def test_edit_tokens_keeps_every_token_outside_the_region(eng):
@@ -47,8 +50,8 @@ def test_edit_tokens_keeps_every_token_outside_the_region(eng):
         keep = torch.ones(30, dtype=torch.bool)
         keep[lo:hi] = False
         cond = torch.as_tensor(eng.encode_text("a person jumps"))
-        out = edit_tokens(eng.transformer, eng.residual, tokens, keep, cond,
-                          generator=torch.Generator().manual_seed(lo))
+        out = edit_tokens(eng.transformer, eng.residual, tokens, keep, cond, SamplingOptions(),
+                          torch.Generator().manual_seed(lo), max_tokens=eng.timebase.max_tokens)
         assert torch.equal(out[keep], tokens[keep])
         assert not torch.equal(out[~keep], tokens[~keep])
         assert (out[~keep, 0] >= 0).all() and (out[~keep, 0] < eng.vq.nb_code).all()
@@ -62,7 +65,7 @@ def test_inpaint_keeps_frames_and_tokens_outside(eng, start, end):
     assert np.array_equal(out.joints[:start], m.joints[:start])
     assert np.array_equal(out.joints[end:], m.joints[end:])
     assert np.array_equal(out.features[:start], m.features[:start])
-    ts, te = frames_to_tokens(start, end)
+    ts, te = eng.timebase.token_range(start, end)
     assert np.array_equal(out.tokens[:ts], m.tokens[:ts])
     assert np.array_equal(out.tokens[te:], m.tokens[te:])
     assert not np.array_equal(out.tokens[ts:te], m.tokens[ts:te])

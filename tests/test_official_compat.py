@@ -19,6 +19,7 @@ from bamm_core.model.residual_transformer import ResidualTransformer
 from bamm_core.model.text_encoders import TextEncoderError
 from bamm_core.model.tokenizer import RVQVAE
 from bamm_core.model.transformer import BAMMTransformer
+from bamm_core.motion.timebase import HUMANML3D
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -160,7 +161,8 @@ def test_seeded_generate_is_bit_identical(dump, modules, mode, use_cache):
     g = torch.Generator().manual_seed(seed)
     lengths = torch.tensor([49]) if mode == "fixed196" else None
     with torch.inference_mode():
-        r = official_layer0(mt, cond, lengths, (4.0, 3.0), g, use_cache=use_cache)
+        r = official_layer0(mt, cond, lengths, (4.0, 3.0), g, use_cache=use_cache,
+                            max_tokens=HUMANML3D.max_tokens)
         all_ids = residual_layers(rt, r["ids"], r["lengths"], cond, 5.0, 1.0, 0.9, g)
     assert torch.equal(r["round1_ids"], o[f"gen_{mode}_round1_ids"])
     assert (r["round1_probs"] - o[f"gen_{mode}_round1_probs"]).abs().max() < 1e-5

@@ -14,7 +14,7 @@ Refinement strategies (which round-1 tokens are re-generated):
 * ``"suffix"``: the second half;
 * ``"none"``: round 1 only;
 * ``"official"``: the official code's procedure (SPEC §5.1): round-2 set from its argsort
-  tie-break, all 49 steps of both rounds run, visible tokens are overwritten in the working
+  tie-break, all ``max_tokens`` (49) steps of both rounds run, visible tokens are overwritten in the working
   sequence and restored at the end, same RNG calls in the same order (98 multinomial
   draws + 5 uniform draws) -> bit-identical token ids to the official code for the same
   seed (``temperature``/``top_k`` are ignored, as upstream).
@@ -42,10 +42,8 @@ from torch import Tensor
 from ..model.attention_masks import visible_positions
 from ..model.residual_transformer import ResidualTransformer
 from ..model.transformer import BAMMTransformer, KVCache
-
-REFINE_STRATEGIES = ("every_other", "low_confidence", "confidence_below", "suffix", "none",
-                     "official")
-MAX_TOKENS = 49  # 196 frames at 20 fps, 4 frames per token
+from .options import SamplingOptions
+from .refinement import STRATEGIES, choose_refinement
 
 Progress = Callable[[int, int], None]
 
@@ -119,7 +117,7 @@ def _cfg_split(logits: Tensor, b: int, scale: float) -> Tensor:
 def autoregressive_round(mt: BAMMTransformer, cond: Tensor, lengths: Tensor | None,
                          scale: float, temperature: float, top_k: int | None,
                          generator: torch.Generator | None, use_cache: bool = True,
-                         stop_at_end: bool = True, n_slots: int = MAX_TOKENS + 1,
+                         stop_at_end: bool = True, *, n_slots: int,
                          progress: Callable[[], None] | None = None, min_tokens: int = 1
                          ) -> tuple[Tensor, Tensor, Tensor]:
     """Round 1: causal autoregressive sampling of layer-0 tokens with CFG.
@@ -129,6 +127,7 @@ def autoregressive_round(mt: BAMMTransformer, cond: Tensor, lengths: Tensor | No
         lengths: (B,) tokens for a fixed length (END never sampled), or None to predict
             the length by [END].
         stop_at_end: stop once every sample has its [END] (predicted mode) or its length.
+        n_slots: token slots (the model's most tokens + 1 for [END]).
         min_tokens: predicted mode: END is not allowed before this many tokens (1 = only
             not as the very first token, as the official code).
     Returns:
@@ -259,30 +258,6 @@ def refinement_round_reference(mt: BAMMTransformer, cond: Tensor, ids: Tensor,
     return ids
 
 
-def choose_refinement(strategy: str, lengths: Tensor, conf: Tensor, n_slots: int,
-                      round_index: int = 0) -> Tensor:
-    """(B, n_slots) bool: which tokens (before each length) to re-generate."""
-    dev = lengths.device
-    slot = torch.arange(n_slots, device=dev)[None]
-    valid = slot < lengths[:, None]
-    if strategy == "every_other":
-        m = (slot % 2) == (1 - round_index % 2)
-    elif strategy == "suffix":
-        m = slot >= (lengths[:, None] + 1) // 2
-    elif strategy == "confidence_below":
-        m = conf < 0.5
-    elif strategy == "low_confidence":
-        n = torch.clamp(torch.round(0.5 * lengths.float()), min=1).long()
-        score = torch.where(valid, conf, torch.full_like(conf, 2.0))
-        rank = score.argsort(dim=1, stable=True).argsort(dim=1)
-        m = rank < n[:, None]
-    elif strategy == "none":
-        m = torch.zeros_like(valid)
-    else:
-        raise ValueError(f"unknown refine strategy {strategy!r}; choose from {REFINE_STRATEGIES}")
-    return m & valid
-
-
 # ----------------------------------------------------------------------------- official
 def official_pad_after_end(ids: Tensor, end_id: int, pad_id: int) -> tuple[Tensor, Tensor]:
     """Official ``pad_after_end``: a leading END becomes code 0 with END at 1; L = first
@@ -319,15 +294,17 @@ def official_round2_positions(lengths: Tensor, n_slots: int) -> Tensor:
 
 def official_layer0(mt: BAMMTransformer, cond: Tensor, lengths: Tensor | None,
                     cfg: tuple[float, float], generator: torch.Generator | None,
-                    use_cache: bool = False, progress: Callable[[], None] | None = None
-                    ) -> dict[str, Tensor]:
-    """Official two-round layer-0 sampling (SPEC §5.1), same RNG calls.
+                    use_cache: bool = False, progress: Callable[[], None] | None = None, *,
+                    max_tokens: int) -> dict[str, Tensor]:
+    """Official two-round layer-0 sampling (SPEC §5.1), same RNG calls; ``max_tokens``
+    steps per round (49 for HumanML3D).
 
-    Returns dict with ``ids`` (B, 50) (END at L, visible restored), ``lengths``,
-    ``round1_ids``, ``round1_probs`` (B, 49), ``cond_idx``, ``round2_raw_ids``.
+    Returns dict with ``ids`` (B, max_tokens + 1) (END at L, visible restored),
+    ``lengths``, ``round1_ids``, ``round1_probs`` (B, max_tokens), ``cond_idx``,
+    ``round2_raw_ids``.
     """
     b, dev = cond.shape[0], cond.device
-    n_slots, steps = MAX_TOKENS + 1, MAX_TOKENS
+    n_slots, steps = max_tokens + 1, max_tokens
     predict = lengths is None
     cond2 = torch.cat([cond, torch.zeros_like(cond)])
 
@@ -411,47 +388,50 @@ def residual_layers(rt: ResidualTransformer, ids0: Tensor, lengths: Tensor, cond
 
 
 # ----------------------------------------------------------------------------- driver
-def count_steps(refine: str, rounds: int, lengths: Tensor | None, n_slots: int,
+def count_steps(options: SamplingOptions, lengths: Tensor | None, max_tokens: int,
                 num_quantizers: int) -> int:
     """Upper bound on progress steps of :func:`generate_ids` (for progress bars)."""
-    steps = MAX_TOKENS if lengths is None or refine == "official" else int(lengths.max())
+    refine = options.refine
+    steps = max_tokens if lengths is None or refine == "official" else int(lengths.max())
     total = steps
     if refine == "official":
-        total += MAX_TOKENS
+        total += max_tokens
     elif refine != "none":
-        total += rounds * steps
+        total += options.refine_rounds * steps
     return total + num_quantizers - 1
 
 
 @torch.inference_mode()
 def generate_ids(mt: BAMMTransformer, rt: ResidualTransformer, cond: Tensor,
-                 lengths: Tensor | None = None, cfg: tuple[float, float] = (4.0, 3.0),
-                 residual_cfg: float = 5.0, refine: str = "every_other",
-                 refine_rounds: int = 1, temperature: float = 1.0, top_k: int | None = None,
-                 generator: torch.Generator | None = None, use_cache: bool = True,
-                 progress: Progress | None = None, min_tokens: int = 1) -> DecodeResult:
+                 lengths: Tensor | None, options: SamplingOptions,
+                 generator: torch.Generator | None = None, *, max_tokens: int,
+                 use_cache: bool = True, progress: Progress | None = None,
+                 min_tokens: int = 1) -> DecodeResult:
     """Full token generation: round 1, refinement, residual layers.
 
     Args:
         cond: (B, D) text embeddings.
-        lengths: (B,) lengths in tokens (1..49), or None to predict by [END].
-        cfg: CFG scales of round 1 and of the refinement rounds.
-        residual_cfg: CFG scale of the residual transformer.
-        refine: one of :data:`REFINE_STRATEGIES`.
-        refine_rounds: number of refinement rounds (ignored by "official"/"none").
-        temperature, top_k: layer-0 sampling (0 = argmax); residual uses ``temperature``
-            too with MoMask's fixed top-52 filter.
+        lengths: (B,) lengths in tokens (1..max_tokens), or None to predict by [END].
+        options: guidance (``cfg`` round 1, ``refine_cfg`` refinement, ``residual_cfg``),
+            ``temperature`` / ``top_k`` (layer-0 sampling, 0 = argmax; the residual uses
+            ``temperature`` too with MoMask's fixed top-52 filter), ``refine`` (a key of
+            :data:`~bamm_core.generation.refinement.STRATEGIES`) and ``refine_rounds``
+            (ignored by "official"/"none").  ``options.min_length`` is the caller's
+            business (pass ``min_tokens``).
         generator: source of all randomness.
+        max_tokens: the model's most motion tokens (its timebase; 49 for HumanML3D).
         use_cache: key/value cache in round 1 (same logits, different float rounding).
         progress: ``progress(done, total)``; may raise to cancel.
         min_tokens: predicted lengths are at least this many tokens (not "official").
     Returns:
-        :class:`DecodeResult` with ids (B, 50, Q).
+        :class:`DecodeResult` with ids (B, max_tokens + 1, Q).
     """
-    if refine not in REFINE_STRATEGIES:
-        raise ValueError(f"unknown refine strategy {refine!r}; choose from {REFINE_STRATEGIES}")
-    n_slots = MAX_TOKENS + 1
-    total = count_steps(refine, refine_rounds, lengths, n_slots, rt.num_quantizers)
+    if options.refine not in STRATEGIES:
+        raise ValueError(f"unknown refine strategy {options.refine!r}; choose from "
+                         f"{', '.join(STRATEGIES)}")
+    refine = options.refine
+    n_slots = max_tokens + 1
+    total = count_steps(options, lengths, max_tokens, rt.num_quantizers)
     counter = [0]
 
     def tick() -> None:
@@ -460,18 +440,20 @@ def generate_ids(mt: BAMMTransformer, rt: ResidualTransformer, cond: Tensor,
 
     if lengths is not None:
         lengths = lengths.to(cond.device).long()
-        if bool((lengths < 1).any()) or bool((lengths > MAX_TOKENS).any()):
-            raise ValueError(f"lengths must be 1..{MAX_TOKENS} tokens, got {lengths.tolist()}")
+        if bool((lengths < 1).any()) or bool((lengths > max_tokens).any()):
+            raise ValueError(f"lengths must be 1..{max_tokens} tokens, got {lengths.tolist()}")
+    cfg = (options.cfg, options.refine_cfg)
     if refine == "official":
-        r = official_layer0(mt, cond, lengths, cfg, generator, use_cache, tick)
+        r = official_layer0(mt, cond, lengths, cfg, generator, use_cache, tick,
+                            max_tokens=max_tokens)
         ids0, lengths, round1 = r["ids"], r["lengths"], r["round1_ids"]
         conf = torch.ones_like(ids0, dtype=torch.float32)
-        conf[:, :MAX_TOKENS] = r["round1_probs"]
+        conf[:, :max_tokens] = r["round1_probs"]
         res_temperature = 1.0
     else:
-        ids0, lengths, conf = autoregressive_round(mt, cond, lengths, cfg[0], temperature,
-                                                   top_k, generator, use_cache, True,
-                                                   n_slots, tick, min_tokens)
+        ids0, lengths, conf = autoregressive_round(
+            mt, cond, lengths, options.cfg, options.temperature, options.top_k, generator,
+            use_cache, True, n_slots=n_slots, progress=tick, min_tokens=min_tokens)
         round1 = ids0.clone()
         # slots after the longest sample's [END] are invisible to every earlier slot in
         # both transformers (causal + not in U; key padding), so they are dropped:
@@ -479,13 +461,14 @@ def generate_ids(mt: BAMMTransformer, rt: ResidualTransformer, cond: Tensor,
         used = int(lengths.max()) + 1
         ids0, conf = ids0[:, :used], conf[:, :used]
         if refine != "none":
-            for r_i in range(refine_rounds):
+            for r_i in range(options.refine_rounds):
                 regen = choose_refinement(refine, lengths, conf, used, r_i)
-                ids0, conf = refinement_round(mt, cond, ids0, lengths, regen, cfg[1],
-                                              temperature, top_k, generator, conf, tick)
+                ids0, conf = refinement_round(mt, cond, ids0, lengths, regen, options.refine_cfg,
+                                              options.temperature, options.top_k, generator,
+                                              conf, tick)
         conf = torch.cat([conf, conf.new_ones(conf.shape[0], n_slots - used)], 1)
-        res_temperature = temperature
-    all_ids = residual_layers(rt, ids0, lengths, cond, residual_cfg, res_temperature,
+        res_temperature = options.temperature
+    all_ids = residual_layers(rt, ids0, lengths, cond, options.residual_cfg, res_temperature,
                               0.9, generator, tick)
     if all_ids.shape[1] < n_slots:
         all_ids = torch.cat([all_ids, all_ids.new_full(

@@ -14,10 +14,11 @@ it, the remaining root position / heading mismatch there is distributed linearly
 range; and the first/last ``blend`` frames cross-fade from the original (or the held
 boundary pose, for outpainting) so that the poses join without a pop.
 
-Frame <-> token conversion: 4 frames per token at 20 fps.  A frame range [start, end)
-regenerates tokens ``start // 4 .. ceil(end / 4) - 1``.  A model window holds 49 tokens
-(196 frames); longer motions are edited on a 49-token window around the range (context
-beyond the window is not seen by the model).
+Frame <-> token conversion comes from the model's :class:`~bamm_core.motion.timebase.Timebase`
+(HumanML3D: 4 frames per token at 20 fps): a frame range [start, end) regenerates the tokens
+``Timebase.token_range(start, end)``.  A model window holds ``Timebase.max_tokens`` tokens
+(49 = 196 frames); longer motions are edited on a window around the range (context beyond
+the window is not seen by the model).
 """
 from __future__ import annotations
 
@@ -27,26 +28,23 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .decoding import MAX_TOKENS, refinement_round, residual_layers
 from ..model.residual_transformer import ResidualTransformer
 from ..model.transformer import BAMMTransformer
-
-UNIT = 4  # frames per token
-
-
-def frames_to_tokens(start: int, end: int, unit: int = UNIT) -> tuple[int, int]:
-    """Frame range [start, end) -> covering token range [ts, te)."""
-    return start // unit, -(-end // unit)
+from ..motion.blending import edge_weights
+from ..motion.facing import facing_yaw, rotate_about_y, wrap_angle
+from ..motion.timebase import Timebase
+from .decoding import refinement_round, residual_layers
+from .options import SamplingOptions
 
 
-def choose_window(n_tokens: int, ts: int, te: int, max_tokens: int = MAX_TOKENS
-                  ) -> tuple[int, int]:
-    """A window [w0, w1) of at most ``max_tokens`` tokens containing [ts, te) with as
-    much context on both sides as fits (centred)."""
+def choose_window(n_tokens: int, ts: int, te: int, timebase: Timebase) -> tuple[int, int]:
+    """A window [w0, w1) of at most ``timebase.max_tokens`` tokens containing [ts, te)
+    with as much context on both sides as fits (centred)."""
+    max_tokens, fpt = timebase.max_tokens, timebase.frames_per_token
     if te - ts > max_tokens - (1 if 0 < ts or te < n_tokens else 0):
         raise ValueError(
-            f"the edited range spans {te - ts} tokens ({(te - ts) * UNIT} frames); at most "
-            f"{max_tokens - 1} tokens ({(max_tokens - 1) * UNIT} frames) can be regenerated "
+            f"the edited range spans {te - ts} tokens ({(te - ts) * fpt} frames); at most "
+            f"{max_tokens - 1} tokens ({(max_tokens - 1) * fpt} frames) can be regenerated "
             "with context at once — edit it in smaller pieces")
     if n_tokens <= max_tokens:
         return 0, n_tokens
@@ -59,23 +57,24 @@ def choose_window(n_tokens: int, ts: int, te: int, max_tokens: int = MAX_TOKENS
 
 @torch.inference_mode()
 def edit_tokens(mt: BAMMTransformer, rt: ResidualTransformer, tokens: Tensor, keep: Tensor,
-                cond: Tensor, cfg: float = 4.0, residual_cfg: float = 5.0,
-                temperature: float = 1.0, top_k: int | None = None,
-                generator: torch.Generator | None = None,
+                cond: Tensor, options: SamplingOptions,
+                generator: torch.Generator | None = None, *, max_tokens: int,
                 progress: Callable[[], None] | None = None) -> Tensor:
     """Regenerate the tokens where ``keep`` is False.
 
     Args:
-        tokens: (n, Q) int64 codes of a window (n <= 49); -1 allowed in kept tokens' upper
-            layers only (layer 0 must be a code where kept).
+        tokens: (n, Q) int64 codes of a window (n <= max_tokens, the model's window); -1
+            allowed in kept tokens' upper layers only (layer 0 must be a code where kept).
         keep: (n,) bool, tokens to keep exactly.
         cond: (1, D) text embedding (zeros = unconditional).
+        options: uses ``cfg`` (guidance of the bidirectional pass), ``residual_cfg``,
+            ``temperature`` and ``top_k``; the refinement fields do not apply to edits.
     Returns:
         (n, Q) int64 with ``out[keep] == tokens[keep]``.
     """
     n, nq = tokens.shape
-    if n < 1 or n > MAX_TOKENS:
-        raise ValueError(f"a window holds 1..{MAX_TOKENS} tokens, got {n}")
+    if n < 1 or n > max_tokens:
+        raise ValueError(f"a window holds 1..{max_tokens} tokens, got {n}")
     dev = tokens.device
     slots = n + 1  # tokens + [END]; later slots would be invisible padding
     ids = torch.full((1, slots), mt.pad_id, dtype=torch.long, device=dev)
@@ -86,37 +85,14 @@ def edit_tokens(mt: BAMMTransformer, rt: ResidualTransformer, tokens: Tensor, ke
     lengths = torch.tensor([n], device=dev)
     regen = torch.zeros(1, slots, dtype=torch.bool, device=dev)
     regen[0, :n] = ~keep
-    new0, _ = refinement_round(mt, cond, ids, lengths, regen, cfg, temperature, top_k,
-                               generator, progress=progress)
-    all_ids = residual_layers(rt, new0, lengths, cond, residual_cfg, temperature,
-                              0.9, generator, progress)[0, :n, :nq]
+    new0, _ = refinement_round(mt, cond, ids, lengths, regen, options.cfg, options.temperature,
+                               options.top_k, generator, progress=progress)
+    all_ids = residual_layers(rt, new0, lengths, cond, options.residual_cfg,
+                              options.temperature, 0.9, generator, progress)[0, :n, :nq]
     return torch.where(keep[:, None], tokens, all_ids)
 
 
 # ----------------------------------------------------------------------------- frame level
-def facing_yaw(joints: np.ndarray, face_joints: tuple[int, int, int, int] = (2, 1, 17, 16)
-               ) -> np.ndarray:
-    """(T, J, 3) -> (T,) heading angle about +Y (radians; 0 = facing +Z)."""
-    r_hip, l_hip, r_sh, l_sh = face_joints
-    across = (joints[:, r_hip] - joints[:, l_hip]) + (joints[:, r_sh] - joints[:, l_sh])
-    fwd_x, fwd_z = -across[:, 2], across[:, 0]  # Y x across
-    return np.arctan2(fwd_x, fwd_z)
-
-
-def _rot_y(points: np.ndarray, angle: np.ndarray | float, pivot: np.ndarray) -> np.ndarray:
-    """Rotate (..., J, 3) points about +Y by ``angle`` (per frame) around ``pivot`` (..., 3)."""
-    c, s = np.cos(angle), np.sin(angle)
-    c, s = np.asarray(c)[..., None], np.asarray(s)[..., None]
-    p = points - pivot[..., None, :]
-    x = c * p[..., 0] + s * p[..., 2]
-    z = -s * p[..., 0] + c * p[..., 2]
-    return np.stack([x, p[..., 1], z], -1) + pivot[..., None, :]
-
-
-def _wrap(a: np.ndarray | float) -> np.ndarray | float:
-    return (a + np.pi) % (2 * np.pi) - np.pi
-
-
 def splice_joints(base: np.ndarray, known: np.ndarray, gen: np.ndarray, start: int, end: int,
                   blend: int = 4) -> np.ndarray:
     """Put generated frames ``gen[start:end]`` into ``base`` seamlessly.
@@ -145,30 +121,25 @@ def splice_joints(base: np.ndarray, known: np.ndarray, gen: np.ndarray, start: i
     g[..., 1] += base[known][..., 1].min() - g[..., 1].min()
     # rigid placement at the first anchor
     anchor = a if a is not None else b
-    d_yaw = _wrap(yaw_b[anchor] - yaw_g[anchor])
+    d_yaw = wrap_angle(yaw_b[anchor] - yaw_g[anchor])
     pivot = g[anchor, 0] * np.array([1.0, 0.0, 1.0])
-    g = _rot_y(g, d_yaw, np.broadcast_to(pivot, (t_total, 3)))
+    g = rotate_about_y(g, d_yaw, np.broadcast_to(pivot, (t_total, 3)))
     g[..., [0, 2]] += (base[anchor, 0, [0, 2]] - g[anchor, 0, [0, 2]])
     # distribute the mismatch at the second anchor linearly over the range
     if a is not None and b is not None:
         yaw_g2 = facing_yaw(g)
-        e_yaw = _wrap(yaw_b[b] - yaw_g2[b])
+        e_yaw = wrap_angle(yaw_b[b] - yaw_g2[b])
         frames = np.arange(start, end)
         w = (frames - a) / float(b - a)
         roots = g[frames, 0] * np.array([1.0, 0.0, 1.0])
-        g[frames] = _rot_y(g[frames], w * e_yaw, roots)
+        g[frames] = rotate_about_y(g[frames], w * e_yaw, roots)
         # position error after rotating frame b about its own root (yaw only moves limbs)
         e_pos = base[b, 0, [0, 2]] - g[b, 0, [0, 2]]
         g[frames, :, 0] += (w * e_pos[0])[:, None]
         g[frames, :, 2] += (w * e_pos[1])[:, None]
     # cross-fade at the attached boundaries
-    for t in range(start, end):
-        alpha = 1.0
-        if a is not None:
-            alpha = min(alpha, (t - start + 1) / (blend + 1))
-        if b is not None:
-            alpha = min(alpha, (end - t) / (blend + 1))
-        alpha = alpha * alpha * (3 - 2 * alpha)  # smoothstep
+    alphas = edge_weights(end - start, blend, at_start=a is not None, at_end=b is not None)
+    for t, alpha in zip(range(start, end), alphas.tolist()):
         if known[t]:
             ref = base[t]
         else:  # outpainting: hold the nearest original frame
@@ -177,14 +148,4 @@ def splice_joints(base: np.ndarray, known: np.ndarray, gen: np.ndarray, start: i
     return out
 
 
-def token_window_frames(w0: int, w1: int) -> tuple[int, int]:
-    """Frames [f0, f1) decoded from tokens [w0, w1)."""
-    return w0 * UNIT, w1 * UNIT
-
-
-def ceil_div(a: int, b: int) -> int:
-    return -(-a // b)
-
-
-__all__ = ["frames_to_tokens", "choose_window", "edit_tokens", "splice_joints", "facing_yaw",
-           "ceil_div", "UNIT"]
+__all__ = ["choose_window", "edit_tokens", "splice_joints"]

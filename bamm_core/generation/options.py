@@ -74,4 +74,34 @@ class SamplingOptions:
         return dataclasses.asdict(self)
 
 
-__all__ = ["SamplingOptions"]
+
+#: The sampling options that apply to inpainting and outpainting (one bidirectional pass).
+EDIT_FIELDS = ("cfg", "residual_cfg", "temperature", "top_k")
+
+
+def resolve_options(base: SamplingOptions, options: SamplingOptions | None, overrides: dict,
+                    allowed: tuple[str, ...] | None = None) -> SamplingOptions:
+    """``options`` (default ``base``, the model's defaults) with ``overrides`` (field names
+    of :class:`SamplingOptions`; None values keep the default).
+
+    ``cfg=(a, b)`` (the older generate() form) sets ``cfg=a, refine_cfg=b``.  A name that
+    is not a field, or not in ``allowed``, is a TypeError."""
+    opts = base if options is None else options
+    if not isinstance(opts, SamplingOptions):
+        raise TypeError(f"options must be a SamplingOptions, got {type(opts).__name__}")
+    names = tuple(f.name for f in dataclasses.fields(SamplingOptions)) if allowed is None \
+        else allowed
+    unknown = sorted(set(overrides) - set(names))
+    if unknown:
+        raise TypeError(f"unexpected argument(s) {', '.join(unknown)}; the sampling options "
+                        f"here are {', '.join(names)}")
+    changes = dict(overrides)
+    cfg = changes.get("cfg")
+    if isinstance(cfg, (tuple, list)) and "refine_cfg" in names:
+        if len(cfg) != 2 or changes.get("refine_cfg") is not None:
+            raise ValueError(f"cfg must be a number or (round 1, refinement), got {cfg!r}")
+        changes["cfg"], changes["refine_cfg"] = cfg
+    return opts.replace(**changes)
+
+
+__all__ = ["SamplingOptions", "EDIT_FIELDS", "resolve_options"]

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..motion.timebase import HUMANML3D, Timebase
 from .residual_transformer import ResidualTransformer
 from .tokenizer import RVQVAE
 from .transformer import BAMMTransformer
@@ -224,20 +225,32 @@ def load_official(transformer_dir: str | Path, vq_dir: str | Path, residual_dir:
     mean = np.load(meta / "mean.npy").astype(np.float32)
     std = np.load(meta / "std.npy").astype(np.float32)
     dataset = str(vq_opt.get("dataset_name", mt_opt.get("dataset_name", "t2m")))
-    config = {
+    config = _official_timebase_config([mt_opt, vq_opt, rt_opt])
+    config.update({
         "format": FORMAT_NAME, "version": FORMAT_VERSION,
         "name": f"BAMM official ({mt_opt.get('name', transformer_dir.name)})",
         "license": "see the official BAMM/MoMask release terms",
-        "dataset": dataset, "fps": 20 if dataset == "t2m" else 12.5,
+        "dataset": dataset,
         "joints_num": 22 if dataset == "t2m" else 21, "dim_pose": int(mean.shape[0]),
         "text_encoder": {"name": "clip", "dim": mt.clip_dim, "version": "ViT-B/32"},
         "tokenizer": vq.hparams, "transformer": mt.hparams, "residual": rt.hparams,
         "decoding": {"cfg": [4.0, 3.0], "residual_cfg": 5.0},
         "source": {"transformer": str(transformer_dir), "vq": str(vq_dir),
                    "residual": str(residual_dir)},
-    }
+    })
     return LoadedModel(vq.to(device).eval(), mt.to(device).eval(), rt.to(device).eval(),
                        mean, std, config)
+
+
+def _official_timebase_config(opts: list[dict]) -> dict:
+    """fps (HumanML3D 20, KIT 12.5) and the longest motion (``max_motion_length``, which
+    the official option parser sets to 196) of official runs' ``opt.txt`` options."""
+    merged: dict = {}
+    for o in reversed(opts):  # the first run's values win
+        merged.update(o)
+    dataset = str(merged.get("dataset_name", "t2m"))
+    return {"fps": HUMANML3D.fps if dataset == "t2m" else 12.5,
+            "max_frames": int(merged.get("max_motion_length", HUMANML3D.max_frames))}
 
 
 def find_official_runs(root: str | Path, dataset: str | None = None, max_depth: int = 5
@@ -289,14 +302,55 @@ def find_official_runs(root: str | Path, dataset: str | None = None, max_depth: 
 
 
 # ----------------------------------------------------------------------------- our format
-def is_model_dir(path: str | Path) -> bool:
-    p = Path(path) / "config.json"
-    if not p.is_file():
-        return False
+def read_config(path: str | Path) -> dict | None:
+    """The parsed ``config.json`` of folder ``path`` (None when there is none);
+    CheckpointError when it cannot be read or is not valid JSON."""
+    f = Path(path) / "config.json"
+    if not f.is_file():
+        return None
     try:
-        return json.loads(p.read_text()).get("format") == FORMAT_NAME
-    except (OSError, ValueError):
+        cfg = json.loads(f.read_text())
+    except OSError as e:
+        raise CheckpointError(f"config.json in {Path(path)} cannot be read: {e}") from None
+    except ValueError as e:  # JSONDecodeError, UnicodeDecodeError
+        raise CheckpointError(f"config.json in {Path(path)} is not valid JSON: {e}") from None
+    if not isinstance(cfg, dict):
+        raise CheckpointError(f"config.json in {Path(path)} is not valid JSON: expected an "
+                              f"object, got {type(cfg).__name__}")
+    return cfg
+
+
+def is_model_dir(path: str | Path) -> bool:
+    try:
+        cfg = read_config(path)
+    except CheckpointError:
         return False
+    return cfg is not None and cfg.get("format") == FORMAT_NAME
+
+
+def read_timebase(path: str | Path | None = None) -> Timebase:
+    """The timebase of a model without loading its weights: a model folder's
+    ``config.json``, an official tree's ``opt.txt`` files, or (``None``) the bundled default
+    model (HumanML3D's timebase if it is not installed)."""
+    if path is None:
+        cfg = read_config(DEFAULT_MODEL_DIR) if DEFAULT_MODEL_DIR.is_dir() else None
+        return Timebase.from_config(cfg) if cfg else Timebase()
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"model path not found: {path}")
+    cfg = read_config(path) if path.is_dir() else None
+    if cfg is not None and cfg.get("format") == FORMAT_NAME:
+        return Timebase.from_config(cfg)
+    opts = [parse_opt_txt(p) for p in sorted(path.rglob("opt.txt"))
+            if len(p.relative_to(path).parts) <= 6] if path.is_dir() else []
+    if not opts:
+        raise CheckpointError(f"{path} is neither a model folder (config.json) nor an "
+                              "official checkpoints/ tree (opt.txt)")
+    t2m = [o for o in opts if o.get("dataset_name", "t2m") == "t2m"] or opts
+    tok = next((o for o in t2m if "down_t" in o), {})
+    config = _official_timebase_config(t2m)
+    config["tokenizer"] = {"down_t": tok.get("down_t", 2), "stride_t": tok.get("stride_t", 2)}
+    return Timebase.from_config(config)
 
 
 def build_modules(config: dict) -> tuple[RVQVAE, BAMMTransformer, ResidualTransformer]:
@@ -329,7 +383,7 @@ def save_model_dir(path: str | Path, vq: RVQVAE, transformer: BAMMTransformer,
     cfg.update({
         "format": FORMAT_NAME, "version": FORMAT_VERSION,
         "name": cfg.get("name", path.name), "license": cfg.get("license", "unspecified"),
-        "dataset": dataset, "fps": cfg.get("fps", 20 if dataset == "t2m" else 12.5),
+        "dataset": dataset, "fps": cfg.get("fps", HUMANML3D.fps if dataset == "t2m" else 12.5),
         "joints_num": cfg.get("joints_num", (vq.input_width + 1) // 12),
         "dim_pose": vq.input_width,
         "text_encoder": cfg.get("text_encoder", {"name": "clip", "dim": transformer.clip_dim}),
@@ -354,10 +408,10 @@ def load_model_dir(path: str | Path, device: str = "cpu") -> LoadedModel:
     from safetensors.torch import load_file
 
     path = Path(path)
-    if not is_model_dir(path):
+    cfg = read_config(path)
+    if cfg is None or cfg.get("format") != FORMAT_NAME:
         raise CheckpointError(f"{path} is not a BAMM Motion model folder (config.json with "
                               f"format '{FORMAT_NAME}' missing)")
-    cfg = json.loads((path / "config.json").read_text())
     if int(cfg.get("version", 0)) > FORMAT_VERSION:
         raise CheckpointError(f"{path}: model format version {cfg['version']} is newer than "
                               f"this engine supports ({FORMAT_VERSION})")

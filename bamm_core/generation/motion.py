@@ -1,0 +1,48 @@
+"""The engine's motion value: joints, features and tokens of one clip at the model's frame rate."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass
+class Motion:
+    """A motion clip at the model's frame rate (``fps``, from the engine's timebase).
+
+    Attributes:
+        joints: (T, 22, 3) float32 joint positions (metres, Y up).  Generated motions
+            start at the origin facing +Z; edited motions stay in their input's space.
+        features: (T, 263) de-normalised HumanML3D features (row t describes frames
+            t -> t+1; for motions read from joints the last row is repeated).
+        tokens: (ceil(T / frames_per_token), 6) int64 RVQ codes (-1 = no code).
+        text: the prompt (if any).
+        fps: frames per second (``Engine.timebase.fps``).
+        transform: for motions made by :meth:`Engine.motion_from_joints`, the
+            ``bamm_core.motion.features.Transform`` from the input's space to the canonical one.
+        info: how it was made (seed, sample index, options, edited range ...).
+    """
+
+    joints: np.ndarray
+    features: np.ndarray
+    tokens: np.ndarray
+    text: str | None
+    fps: float
+    transform: Any = None
+    info: dict = field(default_factory=dict)
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.joints.shape[0])
+
+    @property
+    def seconds(self) -> float:
+        return self.num_frames / float(self.fps)
+
+    def __repr__(self) -> str:
+        return (f"Motion({self.num_frames} frames @ {self.fps:g} fps, "
+                f"{self.tokens.shape[0]} tokens, text={self.text!r})")
+
+
+__all__ = ["Motion"]
