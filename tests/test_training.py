@@ -13,7 +13,12 @@ import numpy as np
 import pytest
 import torch
 
-from training import common as C
+from training.checkpoints import compact_checkpoint
+from training.config import load_config
+from training.dataset import HumanML3DDir
+from training.distributed import DistInfo, epoch_batches
+from training.run import torch_device
+from training.text_cache import CaptionCache
 
 CAPTIONS = ["a person walks forward.", "someone jumps in place.", "a person waves the right hand.",
             "the person sits down slowly."]
@@ -51,8 +56,8 @@ def tiny_data(tmp_path_factory, shared_dir) -> Path:
 def text_cache(tmp_path_factory, tiny_data) -> Path:
     """One MiniLM pass for all captions, copied into every run dir (saves seconds per run)."""
     path = tmp_path_factory.mktemp("cache") / "text_cache.pt"
-    data = C.HumanML3DDir(tiny_data)
-    cache = C.CaptionCache(path)
+    data = HumanML3DDir(tiny_data)
+    cache = CaptionCache(path)
     cache.ensure(c for split in ("train", "val", "test") for it in data.items(split) for c in it["captions"])
     return path
 
@@ -121,12 +126,12 @@ def test_compact_state_resumes_with_rewarm(tmp_path, tiny_data, vq_run, text_cac
     from its step with the lr warmed up again; --vq accepts the compact VQ file too."""
     from training.train_transformer import main
 
-    size = C.compact_checkpoint(vq_run / "last.pt", tmp_path / "vq.pt")
+    size = compact_checkpoint(vq_run / "last.pt", tmp_path / "vq.pt")
     assert size < (vq_run / "last.pt").stat().st_size
     base = ["--data", str(tiny_data), "--vq", str(tmp_path / "vq.pt"), "--config", "tiny"]
     a = _prime(tmp_path / "a", text_cache)
     _run(main, base + ["--out", str(a), "--max-steps", "6"])
-    C.compact_checkpoint(a / "last.pt", tmp_path / "transformer.pt")
+    compact_checkpoint(a / "last.pt", tmp_path / "transformer.pt")
     b = _prime(tmp_path / "b", text_cache)
     _run(main, base + ["--out", str(b), "--max-steps", "12", "--resume-from", str(tmp_path / "transformer.pt")])
     st = torch.load(b / "last.pt", weights_only=True)
@@ -184,22 +189,22 @@ def test_evaluator_learns_and_resumes(tmp_path, tiny_data, text_cache):
 
 def test_bad_inputs_give_clear_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="preset"):
-        C.load_config("no_such_preset")
+        load_config("no_such_preset")
     with pytest.raises(FileNotFoundError, match="HumanML3D-layout"):
-        C.HumanML3DDir(tmp_path)
+        HumanML3DDir(tmp_path)
     with pytest.raises(ValueError, match="unknown device"):
-        C.pick_device("tpu")
+        torch_device("tpu")
 
 
 def test_epoch_batches_split_across_ranks():
-    one = C.epoch_batches(12, 2, epoch=0, seed=0, info=C.DistInfo(0, 1, 0))
-    r0 = C.epoch_batches(12, 2, epoch=0, seed=0, info=C.DistInfo(0, 2, 0))
-    r1 = C.epoch_batches(12, 2, epoch=0, seed=0, info=C.DistInfo(1, 2, 0))
+    one = epoch_batches(12, 2, epoch=0, seed=0, info=DistInfo(0, 1, 0))
+    r0 = epoch_batches(12, 2, epoch=0, seed=0, info=DistInfo(0, 2, 0))
+    r1 = epoch_batches(12, 2, epoch=0, seed=0, info=DistInfo(1, 2, 0))
     flat = lambda bs: sorted(i for b in bs for i in b)
     assert flat(one) == list(range(12))
     assert len(r0) == len(r1) == 3
     assert sorted(flat(r0) + flat(r1)) == list(range(12))  # disjoint shards cover the data
-    assert C.epoch_batches(12, 2, 1, 0, C.DistInfo()) != one  # reshuffled each epoch
+    assert epoch_batches(12, 2, 1, 0, DistInfo()) != one  # reshuffled each epoch
 
 
 @pytest.fixture(scope="module")
@@ -248,7 +253,7 @@ def test_export_model_loads_in_engine(tmp_path, runs, text_cache):
     f16 = export_model.main(["--runs", str(runs), "--out", str(tmp_path / "m16"), "--fp16"])
     s32, s16 = export_model.folder_size(f32), export_model.folder_size(f16)
     assert s16 < 0.6 * s32
-    cache = C.CaptionCache(text_cache)
+    cache = CaptionCache(text_cache)
     emb = cache(["a person walks forward."])[0]
     for path in (f32, f16):
         eng = Engine.from_pretrained(str(path), device="cpu")

@@ -11,16 +11,20 @@ comparable between rows of one table, not with the paper's GloVe-evaluator numbe
 plausibility (foot skating ratio, jitter, ground penetration / float) is computed from joint
 positions for the real clips and for every generated row.
 
-Rows: ``real`` (test motions themselves), ``bamm`` (cascaded: every-other refinement, predicted
-length), ``ar_only`` (refine none), ``gt_length`` (given ground-truth length), one row per
-other refinement strategy, and the editing tasks on ground-truth tokens (SPEC §5.5):
+Sampling uses one :class:`~bamm_core.generation.options.SamplingOptions`: the model's defaults
+(``Engine.default_options``), the preset's ``eval`` guidance (``cond_scale``, ``res_cond_scale``)
+when it has one, ``--refine`` and ``--min-length``.  Rows: ``real`` (test motions themselves),
+``bamm`` (cascaded: the ``--refine`` strategy, default every-other, predicted length),
+``ar_only`` (refine none), ``gt_length`` (given ground-truth length), one row per other
+refinement strategy of the registry (``refine_<name>``), and the editing tasks on ground-truth tokens (SPEC §5.5):
 ``inpainting`` (keep first and last 25 %, regenerate the middle), ``outpainting`` (keep the
 middle 50 %), ``prefix`` (keep the first half), ``suffix`` (keep the second half).  Editing
 re-samples the missing layer-0 tokens under the hybrid mask with the kept tokens and [END]
 visible, conditioned on the text (the official ``edit2`` intent), then runs the residual
 transformer over the whole clip.
 
-Test clips are cut to their first ``max_len`` (196) frames, a multiple of 4.  ``--max-samples``
+Test clips are cut to their first ``max_len`` frames (the model's longest motion), a multiple of
+its frames per token.  ``--max-samples``
 keeps CPU time sane (rounded down to whole batches of 32).
 """
 from __future__ import annotations
@@ -35,30 +39,42 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from . import common as C
-from . import metrics as M
-from .evaluator import EvaluatorBundle
+from bamm_core.generation.options import SamplingOptions
+from bamm_core.generation.refinement import STRATEGIES
+from bamm_core.motion.timebase import Timebase
 
-GEN_ROWS = {
-    "bamm": {"refine": "every_other", "length": "pred"},
-    "ar_only": {"refine": "none", "length": "pred"},
-    "gt_length": {"refine": "every_other", "length": "gt"},
-    "refine_low_confidence": {"refine": "low_confidence", "length": "pred"},
-    "refine_confidence_below": {"refine": "confidence_below", "length": "pred"},
-    "refine_suffix": {"refine": "suffix", "length": "pred"},
-    "refine_official": {"refine": "official", "length": "pred"},
-    "inpainting": {"edit": "inpainting"},
-    "outpainting": {"edit": "outpainting"},
-    "prefix": {"edit": "prefix"},
-    "suffix": {"edit": "suffix"},
-}
-DEFAULT_ROWS = ["real", "bamm", "ar_only", "gt_length", "refine_low_confidence",
-                "refine_confidence_below", "refine_suffix", "refine_official", "inpainting", "outpainting"]
+from . import metrics as M
+from .checkpoints import write_json
+from .config import load_config
+from .dataset import HumanML3DDir
+from .evaluator import EvaluatorBundle
+from .run import torch_device
+from .text_cache import CaptionCache
+from .train_vq import encode_tokens
+
+EDIT_ROWS = ("inpainting", "outpainting", "prefix", "suffix")
+
+
+def generation_rows(default_refine: str) -> dict[str, dict]:
+    """Row name -> what it generates: ``refine`` (None = the options' strategy) and ``length``
+    (``pred``/``gt``), or ``edit``.  One ``refine_<name>`` row per other registered strategy."""
+    rows = {"bamm": {"refine": None, "length": "pred"},
+            "ar_only": {"refine": "none", "length": "pred"},
+            "gt_length": {"refine": None, "length": "gt"}}
+    rows.update({f"refine_{name}": {"refine": name, "length": "pred"}
+                 for name in STRATEGIES if name not in (default_refine, "none")})
+    rows.update({name: {"edit": name} for name in EDIT_ROWS})
+    return rows
+
+
+GEN_ROWS = generation_rows(SamplingOptions().refine)
+DEFAULT_ROWS = ["real", *(r for r in GEN_ROWS if r not in ("prefix", "suffix"))]
 
 
 @dataclass
 class ModelParts:
-    """What evaluation needs from a model: the three networks and normalisation stats."""
+    """What evaluation needs from a model: the three networks, normalisation stats, its
+    timebase and default sampling options."""
 
     vq: torch.nn.Module
     mt: torch.nn.Module
@@ -66,26 +82,19 @@ class ModelParts:
     mean: np.ndarray
     std: np.ndarray
     text_encoder: str
+    timebase: Timebase
+    options: SamplingOptions
     joints_num: int = 22
 
     @classmethod
     def from_runs(cls, runs: str | Path, device="cpu") -> "ModelParts":
         """From training run dirs ``RUNS/{vq,transformer,residual}/last.pt``."""
-        from .train_residual import build_residual
-        from .train_transformer import build_transformer
-        from .train_vq import load_vq
+        from .runs import load_runs
 
-        runs = Path(runs)
-        vq, vst = load_vq(runs / "vq", device)
-        parts = []
-        for name, build in (("transformer", build_transformer), ("residual", build_residual)):
-            st = C.load_checkpoint(runs / name / "last.pt")
-            m = build(st["arch"])
-            m.load_state_dict(st["model"])
-            parts.append(m.to(device).eval())
-        tst = C.load_checkpoint(runs / "transformer" / "last.pt")
-        return cls(vq, parts[0], parts[1], vst["mean"].numpy(), vst["std"].numpy(),
-                   tst.get("text_encoder", "minilm"), int(vst.get("dataset", {}).get("joints_num", 22)))
+        r = load_runs(runs, device)
+        return cls(r.vq, r.transformer, r.residual, r.vq_state["mean"].numpy(), r.vq_state["std"].numpy(),
+                   r.transformer_state.get("text_encoder", "minilm"), r.timebase, SamplingOptions(),
+                   int(r.dataset.get("joints_num", 22)))
 
     @classmethod
     def from_model_dir(cls, path: str | Path | None, device="cpu") -> "ModelParts":
@@ -93,30 +102,26 @@ class ModelParts:
         from bamm_core import Engine
 
         eng = Engine.from_pretrained(path, device=str(device))
-        get = lambda *names: next(getattr(eng, n) for n in names if getattr(eng, n, None) is not None)
-        vq = get("vq", "tokenizer")
-        mt = get("transformer", "mt", "mask_transformer")
-        rt = get("residual", "rt", "res_transformer", "residual_transformer")
-        mean = torch.as_tensor(get("mean")).float().cpu().numpy()
-        std = torch.as_tensor(get("std")).float().cpu().numpy()
         te = eng.config.get("text_encoder", {})
         enc_name = te.get("name", "minilm") if isinstance(te, dict) else str(te)
-        return cls(vq.eval(), mt.eval(), rt.eval(), mean, std, enc_name, int(eng.config.get("joints_num", 22)))
+        return cls(eng.vq.eval(), eng.transformer.eval(), eng.residual.eval(),
+                   eng.mean.float().cpu().numpy(), eng.std.float().cpu().numpy(), enc_name,
+                   eng.timebase, eng.default_options, eng.joints_num)
 
 
 # --------------------------------------------------------------------------- generation
 @torch.inference_mode()
 def generate_features(parts: ModelParts, cond: torch.Tensor, row: dict, gt_tokens: list[torch.Tensor],
-                      gen: torch.Generator, cfg: tuple[float, float], res_cfg: float,
-                      min_tokens: int = 1) -> list[np.ndarray]:
+                      gen: torch.Generator, options: SamplingOptions) -> list[np.ndarray]:
     """One batch: text embeddings (B, D) -> list of de-normalised (T_i, D) feature arrays.
-    ``min_tokens``: shortest predicted length (``Engine.generate``'s ``min_length`` / 4)."""
+    ``options``: guidance, sampling, the strategy of rows without their own and
+    ``min_length`` (frames; the shortest predicted length)."""
     from bamm_core.generation import decoding as dec
 
-    mt, rt = parts.mt, parts.rt
+    mt, rt, tb = parts.mt, parts.rt, parts.timebase
     b = cond.shape[0]
-    n_slots = dec.MAX_TOKENS + 1
-    gt_len = torch.tensor([min(len(t), dec.MAX_TOKENS) for t in gt_tokens], dtype=torch.long)
+    n_slots = tb.max_tokens + 1
+    gt_len = torch.tensor([min(len(t), tb.max_tokens) for t in gt_tokens], dtype=torch.long)
     if "edit" in row:
         ids0 = torch.full((b, n_slots), mt.pad_id, dtype=torch.long)
         for i, t in enumerate(gt_tokens):
@@ -130,17 +135,19 @@ def generate_features(parts: ModelParts, cond: torch.Tensor, row: dict, gt_token
                  "outpainting": (slot < q1) | (slot >= q3),
                  "prefix": slot >= half,
                  "suffix": slot < half}[row["edit"]] & (slot < L)
-        ids0, _ = dec.refinement_round(mt, cond, ids0, gt_len, regen, cfg[1], 1.0, None, gen)
+        ids0, _ = dec.refinement_round(mt, cond, ids0, gt_len, regen, options.refine_cfg,
+                                       options.temperature, options.top_k, gen)
         lengths = gt_len
-        all_ids = dec.residual_layers(rt, ids0, lengths, cond, res_cfg, 1.0, 0.9, gen)
+        all_ids = dec.residual_layers(rt, ids0, lengths, cond, options.residual_cfg, options.temperature,
+                                      generator=gen)
     else:
         lengths = gt_len if row["length"] == "gt" else None
-        res = dec.generate_ids(mt, rt, cond, lengths, cfg=cfg, residual_cfg=res_cfg,
-                               refine=row["refine"], generator=gen, min_tokens=min_tokens)
+        res = dec.generate_ids(mt, rt, cond, lengths, options.replace(refine=row["refine"]), gen,
+                               max_tokens=tb.max_tokens, min_tokens=tb.tokens_for(options.min_length))
         all_ids, lengths = res.ids, res.lengths
-    feats = parts.vq.forward_decoder(all_ids).float().cpu().numpy()  # (B, 4n, F), normalised
+    feats = parts.vq.forward_decoder(all_ids).float().cpu().numpy()  # (B, frames, F), normalised
     feats = feats * parts.std + parts.mean
-    return [feats[i, : int(lengths[i]) * 4] for i in range(b)]
+    return [feats[i, : int(lengths[i]) * tb.frames_per_token] for i in range(b)]
 
 
 def joints_of(features: list[np.ndarray], joints_num: int = 22) -> list[np.ndarray]:
@@ -169,6 +176,24 @@ def markdown_table(results: dict) -> str:
 
 
 # --------------------------------------------------------------------------- main
+def sampling_options(model_options: SamplingOptions, protocol: dict, refine: str | None,
+                     min_length: int | None, timebase: Timebase, parser: argparse.ArgumentParser
+                     ) -> SamplingOptions:
+    """The model's default options with the preset's ``eval`` guidance (``cond_scale`` =
+    [round 1, refinement], ``res_cond_scale``), ``--refine`` and ``--min-length`` (default the
+    timebase's) applied; a bad ``--min-length`` is a usage error."""
+    scales = protocol.get("cond_scale")
+    options = model_options.replace(
+        cfg=None if scales is None else scales[0], refine_cfg=None if scales is None else scales[-1],
+        residual_cfg=protocol.get("res_cond_scale"), refine=refine, min_length=min_length)
+    frames = timebase.default_min_frames if options.min_length is None else options.min_length
+    try:
+        timebase.check_frames(frames, "--min-length")
+    except ValueError as e:
+        parser.error(str(e))
+    return options.replace(min_length=frames)
+
+
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", required=True, help="HumanML3D-layout dataset directory")
@@ -184,10 +209,12 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--max-samples", type=int, default=None)
     p.add_argument("--mm-repeats", type=int, default=None, help="generations per prompt for MultiModality (0 = skip)")
     p.add_argument("--min-length", type=int, default=None, metavar="FRAMES",
-                   help="shortest predicted length in frames (default: Engine.generate's, 40; "
-                        "4 = the official rule)")
+                   help="shortest predicted length in frames (default: the model's timebase "
+                        "default, as Engine.generate; one token's frames = the official rule)")
+    p.add_argument("--refine", default=None, choices=list(STRATEGIES),
+                   help="refinement strategy of the bamm and gt_length rows (default: the model's)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="cpu", help="auto | cpu | cuda[:N] | mps")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--out", default=None, help="write the results as JSON here")
     args = p.parse_args(argv)
@@ -195,13 +222,13 @@ def main(argv: list[str] | None = None) -> dict:
     t_start = time.time()
     if args.threads:
         torch.set_num_threads(args.threads)
-    cfg = C.load_config(args.config)
+    cfg = load_config(args.config)
     ev = cfg["eval"]
     ds_cfg = cfg["dataset"]
     repeats = args.repeats or ev["repeats"]
     bs = ev["batch_size"]
     mm_rep = ev["mm_repeats"] if args.mm_repeats is None else args.mm_repeats
-    device = C.pick_device(args.device)
+    device = torch_device(args.device)
     rows = [r.strip() for r in args.rows.split(",") if r.strip()]
     bad = [r for r in rows if r != "real" and r not in GEN_ROWS]
     if bad:
@@ -209,10 +236,13 @@ def main(argv: list[str] | None = None) -> dict:
 
     parts = ModelParts.from_runs(args.runs, device) if args.runs else ModelParts.from_model_dir(args.model, device)
     bundle = EvaluatorBundle.load(args.evaluator, device=str(device))
-    data = C.HumanML3DDir(args.data, fps=ds_cfg.get("fps", 20))
+    tb = parts.timebase
+    options = sampling_options(parts.options, ev, args.refine, args.min_length, tb, p)
+    data = HumanML3DDir(args.data, fps=ds_cfg.get("fps"))
     items = data.items(args.split, ds_cfg["min_len"], ds_cfg["max_len"])
+    unit = tb.frames_per_token
     for it in items:
-        it["features"] = it["features"][: len(it["features"]) // 4 * 4]
+        it["features"] = it["features"][: len(it["features"]) // unit * unit]
     order = np.random.default_rng(args.seed).permutation(len(items))
     n = len(items) if args.max_samples is None else min(len(items), args.max_samples)
     n = n // bs * bs
@@ -222,29 +252,21 @@ def main(argv: list[str] | None = None) -> dict:
 
     # caches: caption embeddings for the generator's encoder and for the evaluator's
     all_caps = sorted({c for it in items for c in it["captions"]})
-    gen_cache = C.CaptionCache(Path(args.evaluator) / f"eval_text_{parts.text_encoder}.pt", parts.text_encoder)
+    gen_cache = CaptionCache(Path(args.evaluator) / f"eval_text_{parts.text_encoder}.pt", parts.text_encoder)
     gen_cache.ensure(all_caps)
     ev_cache = gen_cache if bundle.text_encoder_name == parts.text_encoder else \
-        C.CaptionCache(Path(args.evaluator) / "text_cache.pt", bundle.text_encoder_name)
+        CaptionCache(Path(args.evaluator) / "text_cache.pt", bundle.text_encoder_name)
     ev_cache.ensure(all_caps)
     # ground-truth tokens (for GT length and editing rows)
-    from .train_vq import encode_tokens
-
-    gt_tokens = encode_tokens(parts.vq, [(it["features"] - parts.mean) / parts.std for it in items], device)
+    gt_tokens = encode_tokens(parts.vq, [(it["features"] - parts.mean) / parts.std for it in items], device, unit)
     real_feats = [it["features"] for it in items]
     real_emb = bundle.motion_embeddings(real_feats)
     diversity_times = min(ev["diversity_times"], n)
     mm_times = min(ev["mm_times"], mm_rep) if mm_rep else 0
 
     results: dict = {"rows": {}, "n_samples": n, "repeats": repeats, "split": args.split,
-                     "model": args.runs or args.model or "default", "evaluator": args.evaluator}
-    cfg_scales = tuple(ev["cond_scale"])
-    res_cfg = float(ev["res_cond_scale"])
-    from bamm_core.generation.engine import DEFAULT_MIN_FRAMES, MAX_FRAMES, UNIT, ceil_div
-    min_frames = DEFAULT_MIN_FRAMES if args.min_length is None else args.min_length
-    if not UNIT <= min_frames <= MAX_FRAMES:
-        p.error(f"--min-length must be {UNIT}..{MAX_FRAMES} frames, got {min_frames}")
-    min_tokens = ceil_div(min_frames, UNIT)
+                     "model": args.runs or args.model or "default", "evaluator": args.evaluator,
+                     "options": options.as_dict()}
     for row in rows:
         per = {k: [] for k in ("top1", "top2", "top3", "fid", "mm_dist", "diversity", "multimodality")}
         physical = None
@@ -260,14 +282,14 @@ def main(argv: list[str] | None = None) -> dict:
                 feats = []
                 for s in range(0, n, bs):
                     cond = gen_cache(caps[s:s + bs]).to(device)
-                    feats += generate_features(parts, cond, GEN_ROWS[row], gt_tokens[s:s + bs], gen, cfg_scales,
-                                               res_cfg, min_tokens)
+                    feats += generate_features(parts, cond, GEN_ROWS[row], gt_tokens[s:s + bs], gen,
+                                               options)
                 emb = bundle.motion_embeddings(feats)
                 per["fid"].append(M.fid(real_emb, emb))
                 if mm_times >= 2:
                     cond = gen_cache(caps[:bs]).to(device)
                     reps = [bundle.motion_embeddings(generate_features(parts, cond, GEN_ROWS[row], gt_tokens[:bs],
-                                                                       gen, cfg_scales, res_cfg, min_tokens))
+                                                                       gen, options))
                             for _ in range(mm_rep)]
                     per["multimodality"].append(M.multimodality(np.stack(reps, 1), mm_times, rng))
             rp, mm = M.r_precision_and_mm_dist(text_emb[perm], emb[perm], batch_size=bs)
@@ -276,7 +298,7 @@ def main(argv: list[str] | None = None) -> dict:
             per["mm_dist"].append(mm)
             per["diversity"].append(M.diversity(emb, diversity_times, rng))
             if physical is None:
-                physical = M.physical_metrics(joints_of(feats, parts.joints_num), fps=ds_cfg.get("fps", 20))
+                physical = M.physical_metrics(joints_of(feats, parts.joints_num), fps=tb.fps)
         results["rows"][row] = {k: M.mean_ci(v) for k, v in per.items() if v}
         results["rows"][row]["physical"] = physical
     results["seconds"] = round(time.time() - t_start, 1)
@@ -286,7 +308,7 @@ def main(argv: list[str] | None = None) -> dict:
     print(table)
     results["table"] = table
     if args.out:
-        C.write_json(Path(args.out), results)
+        write_json(Path(args.out), results)
     return results
 
 

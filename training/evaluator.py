@@ -26,6 +26,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .checkpoints import load_checkpoint
+
+#: Frames per motion-encoder step: two stride-2 convolutions (the official ``MovementConvEncoder``).
+FRAMES_PER_STEP = 4
+
 
 class TextMotionEvaluator(nn.Module):
     """Two towers mapping (text embedding) and (motion, length) into one unit sphere."""
@@ -55,7 +60,7 @@ class TextMotionEvaluator(nn.Module):
         ``lengths`` (B,) valid frames → (B, emb_dim) unit vectors."""
         x = motion[..., : self.dim_pose - 4].permute(0, 2, 1)
         h = self.motion_conv(x).permute(0, 2, 1)  # (B, T//4, H)
-        steps = (torch.as_tensor(lengths).cpu() // 4).clamp(min=1, max=h.shape[1])
+        steps = (torch.as_tensor(lengths).cpu() // FRAMES_PER_STEP).clamp(min=1, max=h.shape[1])
         packed = nn.utils.rnn.pack_padded_sequence(h, steps, batch_first=True, enforce_sorted=False)
         _, hn = self.motion_gru(packed)  # (2, B, H)
         z = torch.cat([hn[0], hn[1]], dim=-1)
@@ -110,14 +115,14 @@ class EvaluatorBundle:
             p = p / "last.pt"
         if not p.is_file():
             raise FileNotFoundError(f"no evaluator checkpoint at {p}")
-        st = torch.load(p, map_location="cpu", weights_only=True)
+        st = load_checkpoint(p)
         model = TextMotionEvaluator(**st["arch"])
         model.load_state_dict(st["model"])
         return cls(model, st["mean"].numpy(), st["std"].numpy(), st.get("text_encoder", "minilm"), device)
 
     def _text_encoder(self):
         if self._enc is None:
-            from .common import load_text_encoder
+            from .text_cache import load_text_encoder
 
             self._enc = load_text_encoder(self.text_encoder_name)
         return self._enc
@@ -135,7 +140,8 @@ class EvaluatorBundle:
         out = []
         for i in range(0, len(features), batch):
             chunk = [(np.asarray(f, dtype=np.float32) - self.mean) / self.std for f in features[i:i + batch]]
-            chunk = [f[: max(4, len(f) // 4 * 4)] for f in chunk]
+            u = FRAMES_PER_STEP
+            chunk = [f[: max(u, len(f) // u * u)] for f in chunk]
             x, lens = pad_batch(chunk)
             out.append(self.model.embed_motion(x.to(self.device), lens).double().cpu().numpy())
         return np.concatenate(out)

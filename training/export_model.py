@@ -20,34 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
-from . import common as C
+from .runs import load_runs
+from .text_cache import encoder_alias
 
 LICENSE = ("CC BY-NC 4.0 (trained on the Bandai Namco Research Motion datasets 1 and 2; "
            "non-commercial use only, attribution required)")
-
-
-def load_runs(runs: Path):
-    """(vq, transformer, residual, vq checkpoint, transformer ckpt, residual ckpt) in eval mode."""
-    from .train_residual import build_residual
-    from .train_transformer import build_transformer
-    from .train_vq import load_vq
-
-    for sub in ("vq", "transformer", "residual"):
-        if not (runs / sub / "last.pt").is_file():
-            raise FileNotFoundError(f"missing {runs / sub / 'last.pt'} (run training.train_{sub if sub != 'vq' else 'vq'} first)")
-    vq, vst = load_vq(runs / "vq")
-    out = [vq]
-    states = [vst]
-    for sub, build in (("transformer", build_transformer), ("residual", build_residual)):
-        st = C.load_checkpoint(runs / sub / "last.pt")
-        if int(st.get("vq_step", -1)) != int(vst["step"]):
-            print(f"warning: {sub} was trained on tokens of VQ step {st.get('vq_step')}, "
-                  f"the VQ checkpoint is at step {vst['step']}", file=sys.stderr)
-        m = build(st["arch"])
-        m.load_state_dict(st["model"])
-        out.append(m.eval())
-        states.append(st)
-    return (*out, *states)
 
 
 def folder_size(path: Path) -> int:
@@ -64,19 +41,22 @@ def main(argv: list[str] | None = None) -> Path:
     p.add_argument("--check", action="store_true", help="generate one motion through Engine.from_pretrained")
     args = p.parse_args(argv)
 
+    from bamm_core.generation.options import SamplingOptions
     from bamm_core.model.checkpoints import save_model_dir
 
     runs, out = Path(args.runs), Path(args.out)
-    vq, mt, rt, vst, tst, rst = load_runs(runs)
+    trained = load_runs(runs)
+    vq, mt, rt = trained.vq, trained.transformer, trained.residual
+    vst, tst, rst = trained.vq_state, trained.transformer_state, trained.residual_state
     if args.fp16:
         vq, mt, rt = (copy.deepcopy(m).half() for m in (vq, mt, rt))
-    ds = vst.get("dataset", {})
-    enc_name = C.encoder_alias(tst.get("text_encoder", "minilm"))
+    ds, tb, opts = trained.dataset, trained.timebase, SamplingOptions()
+    enc_name = encoder_alias(tst.get("text_encoder", "minilm"))
     config = {
         "name": args.name, "license": args.license, "dataset": ds.get("kind", "t2m"),
-        "fps": ds.get("fps", 20), "joints_num": ds.get("joints_num", 22),
+        "fps": tb.fps, "max_frames": tb.max_frames, "joints_num": ds.get("joints_num", 22),
         "text_encoder": {"name": enc_name, "dim": int(mt.clip_dim)},
-        "decoding": {"cfg": [4.0, 3.0], "residual_cfg": 5.0},
+        "decoding": {"cfg": [opts.cfg, opts.refine_cfg], "residual_cfg": opts.residual_cfg},
         "training": {"preset": tst.get("config", ""), "vq_step": int(vst["step"]),
                      "transformer_step": int(tst["step"]), "residual_step": int(rst["step"]),
                      "dtype": "float16" if args.fp16 else "float32",

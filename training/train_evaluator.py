@@ -3,7 +3,7 @@
     python -m training.train_evaluator --data DIR --config cpu_small --out runs/evaluator
 
 Each step: a batch of training clips (``DistributedSampler`` order), one random caption per
-clip, a random crop of at most ``max_len`` frames (multiple of 4), features normalised with the
+clip, a random crop of at most ``max_len`` frames (a multiple of the evaluator's 4-frame step), features normalised with the
 dataset ``Mean``/``Std``; loss = symmetric InfoNCE.  At the end it prints R-precision and
 MM-Dist of real motions on the validation split (``--eval-split``).
 """
@@ -14,23 +14,32 @@ import sys
 import numpy as np
 import torch
 
-from . import common as C
-from .evaluator import EvaluatorBundle, TextMotionEvaluator, pad_batch
+from .dataset import HumanML3DDir
+from .distributed import LossModule, StepBatches, wrap_ddp
+from .evaluator import FRAMES_PER_STEP, EvaluatorBundle, TextMotionEvaluator, pad_batch
+from .loop import train_loop
 from .metrics import r_precision_and_mm_dist
+from .run import base_parser, start_run
+from .text_cache import CaptionCache
 
 
-def crop(feats: np.ndarray, max_len: int, unit: int = 4) -> np.ndarray:
+def crop(feats: np.ndarray, max_len: int, unit: int = FRAMES_PER_STEP) -> np.ndarray:
     """Random crop (global numpy RNG) of at most ``max_len`` frames, length a multiple of ``unit``."""
     n = min(len(feats), max_len) // unit * unit
     off = np.random.randint(0, len(feats) - n + 1)
     return feats[off:off + n]
 
 
-def evaluate_real(bundle: EvaluatorBundle, items: list[dict], cache: C.CaptionCache,
+def crop_end(feats: np.ndarray, unit: int = FRAMES_PER_STEP) -> np.ndarray:
+    """The first ``len // unit * unit`` frames."""
+    return feats[: len(feats) // unit * unit]
+
+
+def evaluate_real(bundle: EvaluatorBundle, items: list[dict], cache: CaptionCache,
                   batch_size: int = 32, seed: int = 0) -> tuple[np.ndarray, float]:
     """R-precision and MM-Dist of real motions with their first caption, in a shuffled order."""
     order = np.random.default_rng(seed).permutation(len(items))
-    feats = [items[i]["features"][: len(items[i]["features"]) // 4 * 4] for i in order]
+    feats = [crop_end(items[i]["features"]) for i in order]
     caps = [items[i]["captions"][0] for i in order]
     t = bundle.text_embeddings(sentence_emb=cache(caps))
     m = bundle.motion_embeddings(feats)
@@ -38,31 +47,31 @@ def evaluate_real(bundle: EvaluatorBundle, items: list[dict], cache: C.CaptionCa
 
 
 def main(argv: list[str] | None = None) -> dict:
-    p = C.base_parser(__doc__.splitlines()[0])
+    p = base_parser(__doc__.splitlines()[0])
     p.add_argument("--eval-split", default="val")
     args = p.parse_args(argv)
-    run = C.start_run(args, "evaluator")
+    run = start_run(args, "evaluator")
     cfg, ec, ds_cfg, seed = run.cfg, run.stage, run.dataset, run.seed
     info, device, out = run.info, run.device, run.out
 
-    data = C.HumanML3DDir(args.data, fps=ds_cfg.get("fps", 20))
+    data = HumanML3DDir(args.data, fps=ds_cfg.get("fps"))
     items = data.items("train", ds_cfg["min_len"], 10**9)  # whole clips; random crops per step
     if not items:
         raise RuntimeError(f"no training clips in {args.data}")
-    cache = C.CaptionCache(out / "text_cache.pt", cfg["text_encoder"])
+    cache = CaptionCache(out / "text_cache.pt", cfg["text_encoder"])
     if info.is_main:
         cache.ensure(c for it in items for c in it["captions"])
-    if info.world > 1:
-        torch.distributed.barrier()
-        cache = C.CaptionCache(out / "text_cache.pt", cfg["text_encoder"])
+    info.barrier()
+    if not info.is_main:
+        cache = CaptionCache(out / "text_cache.pt", cfg["text_encoder"])
     mean, std = data.mean, data.std
     arch = dict(text_dim=int(cache.emb.shape[1]), dim_pose=int(ds_cfg["dim_pose"]), emb_dim=ec["emb_dim"],
                 text_hidden=ec["text_hidden"], motion_hidden=ec["motion_hidden"], dropout=ec["dropout"],
                 temperature=ec["temperature"])
     model = TextMotionEvaluator(**arch).to(device)
-    net = C.wrap_ddp(C.LossModule(model, "training_loss"), info, device)
+    net = wrap_ddp(LossModule(model, "training_loss"), info, device)
     opt = torch.optim.AdamW(model.parameters(), lr=ec["lr"], weight_decay=ec["weight_decay"])
-    batches = C.StepBatches(len(items), ec["batch_size"], seed, info)
+    batches = StepBatches(len(items), ec["batch_size"], seed, info)
 
     def step_fn(step: int):
         _, idx = batches(step)
@@ -77,12 +86,8 @@ def main(argv: list[str] | None = None) -> dict:
 
     extra = lambda: {"arch": arch, "mean": torch.from_numpy(mean), "std": torch.from_numpy(std),
                      "text_encoder": cfg["text_encoder"], "config": cfg.get("name", "")}
-    res = C.train_loop(model=model, optimizer=opt, run_dir=out, step_fn=step_fn, seed=seed,
-                       max_steps=ec["max_steps"], lr=ec["lr"], warmup=ec.get("warmup", 0),
-                       milestones=ec.get("milestones", ()), grad_clip=1.0,
-                       ckpt_every=ec["ckpt_every"], log_every=args.log_every,
-                       time_budget_min=args.time_budget_min, info=info, extra_state=extra,
-                       desc="evaluator", progress=not args.no_progress, init_from=args.resume_from)
+    res = train_loop(model=model, optimizer=opt, step_fn=step_fn, extra_state=extra, grad_clip=1.0,
+                     **run.loop_kwargs(args, "evaluator"))
     if info.is_main:
         try:
             val = data.items(args.eval_split, ds_cfg["min_len"], ds_cfg["max_len"])

@@ -21,18 +21,36 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import common as C
+from .checkpoints import load_checkpoint, save_checkpoint
+from .config import filter_kwargs, run_timebase
+from .dataset import HumanML3DDir
+from .distributed import StepBatches, wrap_ddp
+from .loop import train_loop
+from .run import base_parser, start_run
 
 VQ_ARCH_KEYS = ("nb_code", "code_dim", "output_emb_width", "down_t", "stride_t", "width", "depth",
                 "dilation_growth_rate", "activation", "norm", "num_quantizers", "shared_codebook",
                 "quantize_dropout_prob", "mu")
+
+# HumanML3D feature groups that the official code divides the std by ``feat_bias`` (=5):
+# root (0:4) and foot contacts (the last 4 dims) for the 263-d layout.
+FEAT_BIAS = 5.0
+
+
+def model_std(std: np.ndarray) -> np.ndarray:
+    """The std the official models normalise with: dataset std, root (0:4) and foot contacts
+    (last 4 dims) divided by ``FEAT_BIAS`` (SPEC §1.4)."""
+    s = std.astype(np.float32).copy()
+    s[0:4] /= FEAT_BIAS
+    s[-4:] /= FEAT_BIAS
+    return s
 
 
 def build_vq(arch: dict) -> torch.nn.Module:
     """Construct the engine's RVQVAE from our arch dict (unknown keys are dropped)."""
     from bamm_core.model.tokenizer import RVQVAE
 
-    return RVQVAE(**C.filter_kwargs(RVQVAE.__init__, arch))
+    return RVQVAE(**filter_kwargs(RVQVAE.__init__, arch))
 
 
 def vq_arch(vc: dict, ds_cfg: dict) -> dict:
@@ -68,7 +86,7 @@ def load_vq(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple[to
     """(VQ in eval mode, checkpoint dict with ``arch``/``mean``/``std``) from a train_vq run
     dir (its ``last.pt``) or a checkpoint file (e.g. ``training_state/vq.pt``)."""
     path = Path(run_dir)
-    st = C.load_checkpoint(path if path.is_file() else path / "last.pt")
+    st = load_checkpoint(path if path.is_file() else path / "last.pt")
     vq = build_vq(st["arch"])
     vq.load_state_dict(st["model"])
     if "quantizer_state" in st:
@@ -77,8 +95,9 @@ def load_vq(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple[to
 
 
 @torch.no_grad()
-def encode_tokens(vq: torch.nn.Module, feats_norm: list[np.ndarray], device, unit: int = 4) -> list[torch.Tensor]:
-    """Eval-mode codes of whole clips: list of (T_i // unit, Q) int64 CPU tensors."""
+def encode_tokens(vq: torch.nn.Module, feats_norm: list[np.ndarray], device, unit: int) -> list[torch.Tensor]:
+    """Eval-mode codes of whole clips: list of (T_i // unit, Q) int64 CPU tensors (``unit``: the
+    tokenizer's frames per token)."""
     vq.eval()
     out = []
     for f in feats_norm:
@@ -89,24 +108,25 @@ def encode_tokens(vq: torch.nn.Module, feats_norm: list[np.ndarray], device, uni
     return out
 
 
-def token_cache(vq_dir: str | Path, data: C.HumanML3DDir, split: str, cache_path: Path, device,
+def token_cache(vq_dir: str | Path, data: HumanML3DDir, split: str, cache_path: Path, device,
                 min_len: int) -> tuple[list[dict], dict]:
-    """Items of ``split`` with their VQ codes (``item["codes"]`` (T//4, Q)), cached in
+    """Items of ``split`` with their VQ codes (``item["codes"]`` (tokens, Q)), cached in
     ``cache_path`` and recomputed when the VQ checkpoint step changes."""
     vq, st = load_vq(vq_dir, device)
     items = data.items(split, min_len=min_len, max_len=10**9)
     key = {"vq_step": int(st["step"]), "names": [it["name"] for it in items]}
     if cache_path.is_file():
-        c = C.load_checkpoint(cache_path)
+        c = load_checkpoint(cache_path)
         if c["vq_step"] == key["vq_step"] and c["names"] == key["names"]:
             for it, codes in zip(items, c["codes"]):
                 it["codes"] = codes
             return items, st
     mean, std = st["mean"].numpy(), st["std"].numpy()
-    codes = encode_tokens(vq, [(it["features"] - mean) / std for it in items], device)
+    unit = run_timebase(st.get("dataset", {}), st["arch"]).frames_per_token
+    codes = encode_tokens(vq, [(it["features"] - mean) / std for it in items], device, unit)
     for it, c in zip(items, codes):
         it["codes"] = c
-    C.save_checkpoint(cache_path, {**key, "codes": codes})
+    save_checkpoint(cache_path, {**key, "codes": codes})
     return items, st
 
 
@@ -130,8 +150,9 @@ def windows(items: list[dict], idx: list[int], window: int) -> np.ndarray:
 
 
 @torch.no_grad()
-def reconstruction_error(vq: torch.nn.Module, items: list[dict], device, unit: int = 4) -> float:
-    """Mean SmoothL1 of eval-mode reconstructions of whole clips (normalised space)."""
+def reconstruction_error(vq: torch.nn.Module, items: list[dict], device, unit: int) -> float:
+    """Mean SmoothL1 of eval-mode reconstructions of whole clips (normalised space), each cut to
+    a multiple of ``unit`` (the tokenizer's frames per token)."""
     vq.eval()
     errs = []
     for it in items:
@@ -143,14 +164,14 @@ def reconstruction_error(vq: torch.nn.Module, items: list[dict], device, unit: i
 
 
 def main(argv: list[str] | None = None) -> dict:
-    p = C.base_parser(__doc__.splitlines()[0])
+    p = base_parser(__doc__.splitlines()[0])
     args = p.parse_args(argv)
-    run = C.start_run(args, "vq")
+    run = start_run(args, "vq")
     cfg, vc, ds_cfg, seed = run.cfg, run.stage, run.dataset, run.seed
     info, device, out = run.info, run.device, run.out
 
-    data = C.HumanML3DDir(args.data, fps=ds_cfg.get("fps", 20))
-    mean, std = data.mean, C.model_std(data.std)
+    data = HumanML3DDir(args.data, fps=ds_cfg.get("fps"))
+    mean, std = data.mean, model_std(data.std)
     window = int(vc["window"])
     items = [it for it in data.items("train", min_len=window, max_len=10**9)]
     if not items:
@@ -160,10 +181,8 @@ def main(argv: list[str] | None = None) -> dict:
 
     arch = vq_arch(vc, ds_cfg)
     model = build_vq(arch).to(device)
-    net = C.wrap_ddp(model, info, device)
-    opt = torch.optim.AdamW(model.parameters(), lr=vc["lr"], betas=tuple(vc.get("betas", (0.9, 0.99))),
-                            weight_decay=vc.get("weight_decay", 0.0))
-    batches = C.StepBatches(len(items), vc["batch_size"], seed, info)
+    net = wrap_ddp(model, info, device)
+    batches = StepBatches(len(items), vc["batch_size"], seed, info)
     J = int(ds_cfg["joints_num"])
 
     def step_fn(step: int):
@@ -177,13 +196,9 @@ def main(argv: list[str] | None = None) -> dict:
     extra = lambda: {"arch": arch, "mean": torch.from_numpy(mean), "std": torch.from_numpy(std),
                      "dataset_std": torch.from_numpy(data.std), "config": cfg.get("name", ""),
                      "dataset": dict(ds_cfg), "quantizer_state": quantizer_state(model)}
-    res = C.train_loop(model=net, optimizer=opt, run_dir=out, step_fn=step_fn, seed=seed,
-                       max_steps=vc["max_steps"], lr=vc["lr"], warmup=vc.get("warmup", 0),
-                       milestones=vc.get("milestones", ()), gamma=vc.get("gamma", 0.1),
-                       ckpt_every=vc["ckpt_every"], log_every=args.log_every,
-                       time_budget_min=args.time_budget_min, info=info, extra_state=extra,
-                       desc="vq", progress=not args.no_progress, init_from=args.resume_from,
-                       on_resume=lambda st: restore_quantizer_state(model, st["quantizer_state"]))
+    res = train_loop(model=net, optimizer=run.adamw(model, 0.0), step_fn=step_fn, extra_state=extra,
+                     on_resume=lambda st: restore_quantizer_state(model, st["quantizer_state"]),
+                     **run.loop_kwargs(args, "vq"))
     if info.is_main:
         try:
             val = data.items("val", min_len=16, max_len=ds_cfg["max_len"])
@@ -192,7 +207,7 @@ def main(argv: list[str] | None = None) -> dict:
         for it in val:
             it["norm"] = ((it["features"] - mean) / std).astype(np.float32)
         if val:
-            err = reconstruction_error(model, val, device)
+            err = reconstruction_error(model, val, device, run_timebase(ds_cfg, arch).frames_per_token)
             res["val_recon_smoothl1"] = err
             print(f"[val] reconstruction SmoothL1 (normalised) = {err:.4f} over {len(val)} clips")
         print(f"stopped at step {res['step']} ({res['stopped']})")
