@@ -9,8 +9,8 @@ Layout::
     root/Mean.npy, root/Std.npy
 
 * :class:`MotionTextDataset` - (caption, motion, length) items like the official text-to-motion
-  loaders: motions shorter than ``min_len`` or not shorter than ``max_len + 4`` (200 frames for
-  HumanML3D) are dropped, captions with start/end tags become their own sub-clip items, a random
+  loaders: motions shorter than ``min_len`` or not shorter than ``max_len + unit_length`` (200
+  frames for HumanML3D) are dropped, captions with start/end tags become their own sub-clip items, a random
   caption per item, the length cut to a multiple of ``unit_length`` (sometimes one unit less, as
   the official loader does), a random crop of that length, normalised, zero-padded to ``max_len``.
 * :class:`MotionWindowDataset` - random ``window``-frame crops for tokenizer (VQ) training.
@@ -27,8 +27,18 @@ import torch
 from torch.utils.data import Dataset
 
 from bamm_core.motion.features import Normalizer
+from bamm_core.motion.timebase import HUMANML3D, Timebase
 
 from .captions import parse_text_line
+
+
+#: KIT-ML's timebase: 12.5 fps, clips of 24 frames (1.92 s) and more.
+KIT_ML = Timebase(fps=12.5, default_min_seconds=1.92)
+
+
+def _kind(kind: str, dim: int, joints_num: int, tb: Timebase) -> dict:
+    return {"kind": kind, "dim": dim, "joints_num": joints_num, "fps": tb.fps,
+            "min_len": tb.default_min_frames, "max_len": tb.max_frames}
 
 
 @dataclass
@@ -48,9 +58,9 @@ def dataset_kind(root: str | Path) -> dict:
         raise FileNotFoundError(f"{vec_dir} has no .npy motions")
     dim = np.load(first, mmap_mode="r").shape[-1]
     if dim == 263:
-        return {"kind": "t2m", "dim": 263, "joints_num": 22, "fps": 20.0, "min_len": 40, "max_len": 196}
+        return _kind("t2m", 263, 22, HUMANML3D)
     if dim == 251:
-        return {"kind": "kit", "dim": 251, "joints_num": 21, "fps": 12.5, "min_len": 24, "max_len": 196}
+        return _kind("kit", 251, 21, KIT_ML)
     raise ValueError(f"{first}: feature size {dim} is neither HumanML3D's 263 nor KIT's 251")
 
 
@@ -101,14 +111,16 @@ class HumanML3DDir:
     def normalizer(self) -> Normalizer:
         return Normalizer.from_dir(self.root)
 
-    def items(self, split: str, min_len: int = 40, max_len: int = 196) -> list[dict]:
+    def items(self, split: str, min_len: int | None = None, max_len: int | None = None) -> list[dict]:
         """One dict per (clip, caption group) of ``split``, raw (un-normalised) features.
 
         Keys: ``name``, ``features`` (T, D) float32 and ``captions`` (list of str).  Untagged
         captions share the whole clip; a caption with a start/end tag (seconds) becomes its own
         item on that sub-clip (``name#i``), as in HumanML3D.  Clips shorter than ``min_len``
-        frames are skipped, longer ones cut to ``max_len``.
+        frames are skipped, longer ones cut to ``max_len`` (defaults: the data set's).
         """
+        min_len = self.info["min_len"] if min_len is None else min_len
+        max_len = self.info["max_len"] if max_len is None else max_len
         out: list[dict] = []
         for name in self.names(split):
             if not (self.root / "new_joint_vecs" / f"{name}.npy").is_file():
@@ -152,7 +164,7 @@ class MotionTextDataset(_Seeded, Dataset):
     """
 
     def __init__(self, root: str | Path, split: str = "train", max_len: int | None = None,
-                 min_len: int | None = None, unit_length: int = 4, normalizer: Normalizer | None = None,
+                 min_len: int | None = None, unit_length: int = HUMANML3D.frames_per_token, normalizer: Normalizer | None = None,
                  seed: int = 0, random_crop: bool = True):
         self.dir = HumanML3DDir(root)
         info = self.dir.info
@@ -165,7 +177,7 @@ class MotionTextDataset(_Seeded, Dataset):
         self.seed = seed
         self.items: list[tuple[str, np.ndarray, list[Caption]]] = []
         self.dropped: dict[str, str] = {}
-        upper = self.max_len + 4  # official: keep 40 <= T < 200
+        upper = self.max_len + unit_length  # official: keep 40 <= T < 200
         for name in self.dir.names(split):
             path = self.dir.root / "new_joint_vecs" / f"{name}.npy"
             if not path.is_file():

@@ -27,7 +27,10 @@ from __future__ import annotations
 import numpy as np
 from scipy import linalg
 
-FOOT_JOINTS = (10, 11)  # HumanML3D left_foot, right_foot (toes)
+from bamm_core.motion.skeleton import HUMANML3D as T2M_SKELETON
+from bamm_core.motion.timebase import HUMANML3D
+
+FOOT_JOINTS = (T2M_SKELETON.feet_left[1], T2M_SKELETON.feet_right[1])  # left_foot, right_foot (toes)
 
 
 # --------------------------------------------------------------------------- embedding metrics
@@ -134,21 +137,21 @@ def _check_joints(joints: np.ndarray) -> np.ndarray:
     return j
 
 
-def foot_skating_ratio(joints: np.ndarray, fps: float = 20.0, height: float = 0.05,
+def foot_skating_ratio(joints: np.ndarray, fps: float = HUMANML3D.fps, height: float = 0.05,
                        slide: float = 0.025, feet=FOOT_JOINTS) -> float:
     """Fraction of frame pairs where a foot below ``height`` m (at both frames) moves more than
-    ``slide`` m horizontally (distances are per 20 fps frame; other fps are rescaled)."""
+    ``slide`` m horizontally (distances are per HumanML3D frame, 20 fps; other fps are rescaled)."""
     j = _check_joints(joints)
     if len(j) < 2:
         return 0.0
     f = j[:, list(feet)]  # (T, F, 3)
     low = (f[1:, :, 1] < height) & (f[:-1, :, 1] < height)
-    step = np.linalg.norm(f[1:, :, [0, 2]] - f[:-1, :, [0, 2]], axis=-1) * (fps / 20.0)
+    step = np.linalg.norm(f[1:, :, [0, 2]] - f[:-1, :, [0, 2]], axis=-1) * (fps / HUMANML3D.fps)
     skate = (low & (step > slide)).any(axis=1)
     return float(skate.mean())
 
 
-def jitter(joints: np.ndarray, fps: float = 20.0) -> float:
+def jitter(joints: np.ndarray, fps: float = HUMANML3D.fps) -> float:
     """Mean jerk magnitude in m/s³: ‖x[t+3] − 3x[t+2] + 3x[t+1] − x[t]‖·fps³, averaged."""
     j = _check_joints(joints)
     if len(j) < 4:
@@ -169,7 +172,7 @@ def ground_float(joints: np.ndarray, contact: float = 0.05) -> float:
     return float(np.maximum(0.0, low - contact).mean())
 
 
-def physical_metrics(joints_list, fps: float = 20.0) -> dict[str, float]:
+def physical_metrics(joints_list, fps: float = HUMANML3D.fps) -> dict[str, float]:
     """Averages of the four plausibility metrics over a list of (T, 22, 3) clips."""
     rows = [(foot_skating_ratio(j, fps), jitter(j, fps), ground_penetration(j), ground_float(j))
             for j in joints_list]

@@ -43,11 +43,13 @@ import numpy as np
 from bamm_core.formats.bvh import bvh_to_smpl22, load_skeleton_map, read_bvh
 from bamm_core.motion.features import group_std, joints_to_features, recover_from_ric
 from bamm_core.motion.resampling import resample_positions
-from bamm_core.motion.skeleton import HUMANML3D, facing_direction, mirror_permutation
+from bamm_core.motion.facing import facing_yaw
+from bamm_core.motion.skeleton import HUMANML3D, mirror_permutation
+from bamm_core.motion.timebase import HUMANML3D as TIMEBASE
 
 from .captions import CaptionScheme, parse_take_name, text_line
 
-FPS = 20.0
+FPS = TIMEBASE.fps  # the data set's frame rate (HumanML3D's)
 ARCHIVE_SUFFIXES = (".tar.xz", ".txz", ".tar.gz", ".tgz", ".tar.bz2", ".tar", ".zip")
 
 
@@ -99,12 +101,11 @@ def collect_bvh(src: Path, tmp: Path, log=print) -> list[Path]:
 
 # --- checks -------------------------------------------------------------------------------------
 
-def net_turn_degrees(joints: np.ndarray) -> float:
+def net_turn_degrees(joints: np.ndarray, fps: float = FPS) -> float:
     """Net change of the facing yaw (degrees, + = turning to the performer's left) between the
-    first and last half second of a ``(T, 22, 3)`` motion at 20 fps, unwrapped frame by frame."""
-    fwd = facing_direction(joints, HUMANML3D.face_joints)
-    yaw = np.unwrap(np.arctan2(fwd[:, 0], fwd[:, 2]))
-    k = max(1, min(10, len(yaw) // 4))
+    first and last half second of a ``(T, 22, 3)`` motion at ``fps``, unwrapped frame by frame."""
+    yaw = np.unwrap(facing_yaw(joints, HUMANML3D.face_joints))
+    k = max(1, min(int(round(fps / 2)), len(yaw) // 4))
     return float(np.degrees(yaw[-k:].mean() - yaw[:k].mean()))
 
 
@@ -378,7 +379,7 @@ def check_only(src: Path, skeleton_map: str = "bandai", progress: bool = True, l
 def _print_summary(s: dict, out: Path, log=print) -> None:
     log(f"\nprepared {s['takes_prepared']} of {s['takes_found']} takes -> {s['motions_written']} motions "
         f"({'with' if s['mirrored'] else 'without'} mirrors) in {out}")
-    log(f"frames at 20 fps: {s['frames']:,} ({s['hours']:.2f} h); without mirrors "
+    log(f"frames at {s['fps']:g} fps: {s['frames']:,} ({s['hours']:.2f} h); without mirrors "
         f"{s['frames_without_mirrors']:,} ({s['hours_without_mirrors']:.2f} h)")
     log("splits (motions): " + ", ".join(f"{k} {v}" for k, v in s["splits"].items()))
     if s["skipped"]:
