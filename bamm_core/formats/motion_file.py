@@ -290,7 +290,8 @@ def read_motion(path: str | os.PathLike, fps: float = HUMANML3D.fps,
     except MotionFileError:
         raise
     except (OSError, ValueError, EOFError, IndexError, KeyError) as e:  # corrupt / wrong kind of file
-        raise MotionFileError(f"cannot read {source}: {str(e).strip()}") from None
+        msg = " ".join(str(e).split())
+        raise MotionFileError(f"cannot read {msg if msg.startswith(source) else f'{source}: {msg}'}") from None
     return check_joints(_resample(check_joints(joints, source), src_fps, fps), source)
 
 
