@@ -5,29 +5,20 @@ keeps its previous checkpoint.  Checkpoints load with ``torch.load(weights_only=
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import torch
 
-
-def _atomic_write(path: Path, write) -> None:
-    """``write(tmp)`` to a temporary file next to ``path``, then rename it onto ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+from bamm_core.formats.paths import atomic_path
 
 
 def save_checkpoint(path: Path, state: dict) -> None:
-    """Atomic ``torch.save``."""
-    _atomic_write(path, lambda tmp: torch.save(state, tmp))
+    """Atomic ``torch.save`` (creates the folder)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
 
 
 def load_checkpoint(path: Path, map_location="cpu") -> dict:
@@ -47,12 +38,11 @@ def compact_checkpoint(src: Path, dst: Path) -> int:
 
 
 def write_json(path: Path, obj: Any) -> None:
-    """Atomic, indented, key-sorted JSON."""
-    def write(tmp: Path) -> None:
-        with open(tmp, "w") as f:
-            json.dump(obj, f, indent=2, sort_keys=True)
-
-    _atomic_write(path, write)
+    """Atomic, indented, key-sorted JSON (creates the folder)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp, open(tmp, "w") as f:
+        json.dump(obj, f, indent=2, sort_keys=True)
 
 
 __all__ = ["save_checkpoint", "load_checkpoint", "compact_checkpoint", "write_json"]
