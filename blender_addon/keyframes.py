@@ -33,12 +33,20 @@ def channels(ob, action):
                 slot = action.slots.new(id_type="OBJECT", name=ob.name)
             if ad and ad.action == action:
                 ad.action_slot = slot
-        try:
+        try:  # 5.0+
             from bpy_extras.anim_utils import action_ensure_channelbag_for_slot
-        except ImportError:  # 4.4 without the helper: its legacy proxy still works
-            return action
+        except ImportError:  # 4.4/4.5: the same, by hand
+            return ensure_channelbag(action, slot)
         return action_ensure_channelbag_for_slot(action, slot)
     return action  # 4.2/4.3 legacy action: action.fcurves
+
+
+def ensure_channelbag(action, slot):
+    """``slot``'s channelbag in the first keyframe strip of the first layer (both created if
+    needed): what 5.0's ``action_ensure_channelbag_for_slot`` does, for 4.4/4.5."""
+    layer = action.layers[0] if len(action.layers) else action.layers.new("Layer")
+    strip = layer.strips[0] if len(layer.strips) else layer.strips.new(type="KEYFRAME")
+    return strip.channelbag(slot, ensure=True)
 
 
 def new_fcurve(container, data_path: str, index: int, group: str):
