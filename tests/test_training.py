@@ -241,6 +241,32 @@ def test_evaluate_prints_full_table(tmp_path, tiny_data, runs, capsys):
     with pytest.raises(SystemExit, match="unknown rows"):
         evaluate.main(["--data", str(tiny_data), "--runs", str(runs), "--evaluator", ev,
                        "--config", "tiny", "--rows", "bamm,nonsense"])
+    with pytest.raises(SystemExit):  # argparse usage error with the timebase's limits
+        evaluate.main(["--data", str(tiny_data), "--runs", str(runs), "--evaluator", ev,
+                       "--config", "tiny", "--rows", "bamm", "--min-length", "2"])
+    assert "--min-length must be 4..196 frames" in capsys.readouterr().err
+
+
+def test_evaluate_rows_and_refine_choices_come_from_the_registry():
+    from bamm_core.generation.options import SamplingOptions
+    from bamm_core.generation.refinement import STRATEGIES
+    from training import evaluate
+
+    default = SamplingOptions().refine
+    assert {r[len("refine_"):] for r in evaluate.GEN_ROWS if r.startswith("refine_")} == \
+        set(STRATEGIES) - {default, "none"}
+    assert evaluate.GEN_ROWS["bamm"]["refine"] is None  # the options' strategy (--refine)
+    with pytest.raises(SystemExit):
+        evaluate.main(["--data", ".", "--evaluator", ".", "--refine", "no_such_strategy"])
+
+
+def test_run_timebase_follows_the_preset_and_tokenizer():
+    from training.config import run_timebase
+
+    tb = run_timebase({"fps": 30, "max_len": 120}, {"down_t": 3, "stride_t": 2})
+    assert (tb.fps, tb.frames_per_token, tb.max_tokens, tb.max_frames) == (30.0, 8, 15, 120)
+    tb = run_timebase(load_config("tiny")["dataset"], load_config("tiny")["vq"])
+    assert (tb.fps, tb.frames_per_token, tb.max_frames) == (20.0, 4, 196)
 
 
 def test_export_model_loads_in_engine(tmp_path, runs, text_cache):

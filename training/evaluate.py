@@ -239,7 +239,7 @@ def main(argv: list[str] | None = None) -> dict:
     tb = parts.timebase
     options = sampling_options(parts.options, ev, args.refine, args.min_length, tb, p)
     data = HumanML3DDir(args.data, fps=ds_cfg.get("fps"))
-    items = data.items(args.split, ds_cfg["min_len"], ds_cfg["max_len"])
+    items = data.items(args.split, ds_cfg["min_len"], tb.max_frames)
     unit = tb.frames_per_token
     for it in items:
         it["features"] = it["features"][: len(it["features"]) // unit * unit]
