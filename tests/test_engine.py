@@ -191,3 +191,94 @@ def test_resolve_device(monkeypatch):
     assert resolve_device("auto") == "cuda" and resolve_device("CUDA:1") == "cuda:1"
     with pytest.raises(ValueError, match="2 CUDA device"):
         resolve_device("cuda:2")
+
+
+def test_sampling_options_and_overrides(eng):
+    from bamm_core.generation.options import SamplingOptions
+
+    assert eng.default_options == SamplingOptions()  # the tiny model's config: cfg (4, 3), 5
+    a = eng.generate("a person jumps", length=40, seed=1, cfg=(5.0, 2.0), refine="suffix")
+    b = eng.generate("a person jumps", length=40, seed=1,
+                     options=SamplingOptions(cfg=5.0, refine_cfg=2.0, refine="suffix"))
+    assert np.array_equal(a.joints, b.joints) and a.info["cfg"] == [5.0, 2.0]
+    c = eng.generate("a person jumps", length=40, seed=1, options=SamplingOptions(cfg=5.0),
+                     refine_cfg=2.0, refine="suffix")
+    assert np.array_equal(a.joints, c.joints)
+    with pytest.raises(TypeError, match="guidance"):
+        eng.generate("a person jumps", length=40, guidance=3.0)
+    m = eng.generate("a person jumps", length=40, seed=0)
+    e1 = eng.inpaint(m, 10, 20, seed=0, cfg=6.0, top_k=3)
+    e2 = eng.inpaint(m, 10, 20, seed=0, options=SamplingOptions(cfg=6.0, top_k=3, refine="none"))
+    assert np.array_equal(e1.joints, e2.joints)  # refinement fields do not apply to edits
+    for bad in (dict(refine="none"), dict(in_place=True), dict(refine_cfg=3.0)):
+        with pytest.raises(TypeError, match="cfg, residual_cfg, temperature, top_k"):
+            eng.inpaint(m, 10, 20, **bad)
+        with pytest.raises(TypeError):
+            eng.outpaint(m, extend_after=8, **bad)
+
+
+@pytest.mark.parametrize("text", ["", "   ", "\n\t"])
+def test_empty_prompt_is_refused(eng, text):
+    with pytest.raises(ValueError, match="empty prompt"):
+        eng.generate(text, length=40)
+    m = eng.generate("a person walks", length=40, seed=0)
+    with pytest.raises(ValueError, match="empty prompt"):
+        eng.inpaint(m, 10, 20, text=text)
+
+
+def test_generate_iter_batches_samples_like_generate(eng):
+    from bamm_core.generation.engine import batch_seed
+
+    many = eng.generate("a person waves", seed=7, num_samples=20)  # 2 batches (16 + 4)
+    streamed = list(eng.generate_iter("a person waves", seed=7, num_samples=20))
+    assert len(many) == len(streamed) == 20
+    for x, y in zip(many, streamed):
+        assert np.array_equal(x.joints, y.joints) and np.array_equal(x.tokens, y.tokens)
+    assert [m.info["sample"] for m in many] == list(range(20))
+    # sample i depends on the seed and the batch size
+    few = eng.generate("a person waves", seed=7, num_samples=3)
+    again = list(eng.generate_iter("a person waves", seed=7, num_samples=3))
+    assert all(np.array_equal(a.joints, b.joints) for a, b in zip(few, again))
+    small = list(eng.generate_iter("a person waves", seed=7, num_samples=5, batch_size=2))
+    pair = eng.generate("a person waves", seed=7, num_samples=2)
+    assert np.array_equal(small[1].joints, pair[1].joints)
+    assert batch_seed(7, 0) == 7 and batch_seed(7, 1) != batch_seed(7, 2) != 7
+    assert not np.array_equal(small[2].tokens[:, 0][:10], small[0].tokens[:, 0][:10])
+    seen = []
+    list(eng.generate_iter("a person waves", length=40, num_samples=5, batch_size=2,
+                           progress=lambda d, t: seen.append((d, t))))
+    assert len({t for _, t in seen}) == 1 and seen[-1][0] == seen[-1][1]
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+    with pytest.raises(ValueError, match="batch_size"):
+        eng.generate_iter("a person waves", num_samples=4, batch_size=0)
+    with pytest.raises(ValueError, match="length"):  # checked before the first motion
+        eng.generate_iter("a person waves", length=500, num_samples=4)
+    with pytest.raises(GenerationCancelled):
+        list(eng.generate_iter("a person waves", num_samples=4, batch_size=2,
+                               progress=lambda d, t: d < t // 2))
+
+
+def test_edit_range_messages(eng):
+    m = eng.generate("a person walks", length=100, seed=0)
+    with pytest.raises(ValueError, match="reversed"):
+        eng.inpaint(m, 30, 20)
+    with pytest.raises(ValueError, match="the range covers the whole motion: generate a new "
+                                         "motion instead"):
+        eng.inpaint(m, 0, 100)
+    with pytest.raises(ValueError, match=r"outside the motion's frames 0-100 \(5 s\)"):
+        eng.inpaint(m, 10, 101)
+    with pytest.raises(ValueError, match="empty"):
+        eng.inpaint(m, 10, 10)
+
+
+def test_corrupt_config_says_so(tiny_model_dir, tmp_path):
+    import shutil
+
+    bad = tmp_path / "bad"
+    shutil.copytree(tiny_model_dir, bad)
+    (bad / "config.json").write_text('{"format": "bamm-motion-model", ')
+    for call in (Engine.from_pretrained, ckpt.read_timebase, ckpt.load_model_dir):
+        with pytest.raises(ckpt.CheckpointError,
+                           match=f"config.json in {bad} is not valid JSON: Expecting"):
+            call(bad)
+    assert not ckpt.is_model_dir(bad)

@@ -75,8 +75,10 @@ class Timebase:
 
     @property
     def max_extend_frames(self) -> int:
-        """At most this many frames can be added by one outpaint (one token of context)."""
-        return (self.max_tokens - 1) * self.frames_per_token
+        """At most this many frames can be added by one outpaint, whatever the motion's
+        length: the model's window must also hold the token with the last (first) original
+        frame and one more token of context."""
+        return (self.max_tokens - 2) * self.frames_per_token
 
     # ------------------------------------------------------------------ conversions
     def seconds_to_frames(self, seconds: float) -> int:
