@@ -18,6 +18,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bamm_core.formats import bvh as B  # noqa: E402
+from bamm_core.formats import smpl22_bvh as S  # noqa: E402
 from bamm_core.motion.features import joints_to_features, recover_from_ric  # noqa: E402
 
 
@@ -48,10 +49,10 @@ def main() -> int:
     print(f"joints_to_features speed: {timed(lambda: joints_to_features(joints)) * 1000:.1f} ms per {len(joints)}-frame clip")
     print(f"recover_from_ric speed: {timed(lambda: recover_from_ric(feats)) * 1000:.2f} ms per {len(feats)}-frame clip")
     for mode in ("motion", "template"):
-        b = B.smpl22_bvh_from_joints(joints, offsets=mode)
-        err = np.linalg.norm(B.bvh_to_smpl22(b) - joints, axis=-1).max()
+        b = S.smpl22_bvh_from_joints(joints, offsets=mode)
+        err = np.linalg.norm(S.bvh_to_smpl22(b) - joints, axis=-1).max()
         print(f"save_smpl22_bvh(offsets={mode!r}) FK vs input joints: max {err * 1000:.4f} mm")
-    print(f"SMPL-22 BVH export speed: {timed(lambda: B.smpl22_bvh_from_joints(joints)) * 1000:.1f} ms per {len(joints)} frames")
+    print(f"SMPL-22 BVH export speed: {timed(lambda: S.smpl22_bvh_from_joints(joints)) * 1000:.1f} ms per {len(joints)} frames")
     archive = args.shared / "data" / "bandai-namco" / "bandai-namco-dataset-1-dev.tar.xz"
     with tempfile.TemporaryDirectory() as tmp, tarfile.open(archive) as t:
         for m in t:

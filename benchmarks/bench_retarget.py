@@ -23,6 +23,8 @@ sys.path.insert(0, str(REPO))
 
 from bamm_core.rigs import retargeting as rt  # noqa: E402
 from bamm_core.rigs import presets as rp  # noqa: E402
+from bamm_core.rigs.rest_pose import smpl_rest_joints  # noqa: E402
+from bamm_core.rigs.templates import template_rest_pose  # noqa: E402
 from bamm_core.motion.resampling import resample_positions  # noqa: E402
 
 SECONDS, SCENE_FPS, RUNS = 10.0, 30, 7
@@ -34,7 +36,7 @@ def motion_10s() -> np.ndarray:
     if ref.is_file():
         j = np.load(ref).astype(np.float64)
         return np.concatenate([j, j[::-1]])[:n]
-    base = rp.smpl_rest_joints("A") @ np.diag([1, 1, 1])
+    base = smpl_rest_joints("A") @ np.diag([1, 1, 1])
     t = np.arange(n) / 20.0
     out = np.repeat(base[None], n, 0)
     out[:, 16:, 1] += 0.1 * np.sin(2 * np.pi * t)[:, None]
@@ -62,8 +64,8 @@ def main() -> int:
           f"median of {RUNS} runs, {'with' if bpy else 'WITHOUT (no bpy)'} key writing")
     print(f"{'rig preset':<20} {'bones':>5} {'retarget ms':>12} {'write keys ms':>14} {'total ms':>9}")
     worst = 0.0
-    for name in rp.BUILTIN_ORDER:
-        bones = rp.template_rest_pose(name, arms="A", roll="random")
+    for name in rp.preset_names():
+        bones = template_rest_pose(name, arms="A", roll="random")
         rest = rt.RestPose.from_bones(bones)
         _, mapping = rp.detect(rest.names)
         r = rt.Retargeter(rest, mapping)

@@ -1,0 +1,90 @@
+"""The one motion -> rig pipeline (pure numpy): what every front end does between the engine
+and an armature's keys.
+
+Motions are joints ``(T, 22, 3)`` in metres, Y up, at the model's fps; a rig is animated at
+the scene's fps in armature space through a :class:`~bamm_core.rigs.retargeting.Retargeter`.
+
+* :func:`motion_to_rig` - a generated or edited motion -> a :class:`RigPose` at scene fps
+  (resampling, motion space -> rig space, rotation solving);
+* :func:`rig_to_motion` - an armature's animation read back -> joints at model fps (and the
+  scale that maps them back exactly);
+* :func:`scene_range_to_model` - an inclusive scene frame range -> the model frames to
+  regenerate; :func:`scene_frames_for` - frames added at model fps -> scene frames;
+* the one blend at the edges of new keys: :func:`edge_weights` (0 = hard cut), applied in
+  the rig's key space by the front end when it writes the keys; the engine's own splice is
+  then called with ``blend=0``.
+
+No alignment step is needed after an edit: the engine returns the frames outside the edited
+range bit-identical and the edit in the input's space, so the kept frames map back onto the
+rig exactly (``rig_to_motion`` and ``motion_to_rig`` with the same scale are inverses).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..motion.blending import edge_weights
+from ..motion.resampling import resample_positions
+from .retargeting import Retargeter, RigPose
+
+
+def to_fps(x: np.ndarray, src_fps: float, dst_fps: float, n_out: int | None = None) -> np.ndarray:
+    """Resample ``x (T, ...)`` (float64) and pad (repeating the last frame) or trim it to
+    ``n_out`` frames."""
+    y = resample_positions(np.asarray(x, np.float64), float(src_fps), float(dst_fps)).astype(np.float64)
+    if n_out is None or len(y) == n_out:
+        return y
+    if n_out < 1:
+        raise ValueError(f"n_out must be at least 1, got {n_out}")
+    return y[:n_out] if len(y) > n_out else np.concatenate([y, np.repeat(y[-1:], n_out - len(y), 0)])
+
+
+def motion_to_rig(retargeter: Retargeter, joints: np.ndarray, model_fps: float, scene_fps: float, *,
+                  in_place: bool = False, scale: float | None = None, n_out: int | None = None,
+                  frames=None) -> RigPose:
+    """A motion at model fps -> a :class:`RigPose` at scene fps.
+
+    scale None (a new motion): scaled to the rig's leg length and placed on the rig (feet on
+    its ground, frame-0 pelvis over its rest pelvis; the whole pelvis path if ``in_place``).
+    scale given (an edit of a motion read with :func:`rig_to_motion`): the pure linear map
+    back into the rig's space, no placement.  n_out: pad/trim to that many scene frames;
+    frames: solve only these scene frames (an index or slice; edits write only their range).
+    """
+    x = to_fps(joints, model_fps, scene_fps, n_out)
+    if scale is None:
+        return retargeter.retarget(x if frames is None else x[frames], in_place=in_place)
+    rig = retargeter.motion_to_rig(x, scale)
+    return retargeter.solve(rig if frames is None else rig[frames])
+
+
+def rig_to_motion(retargeter: Retargeter, rig_joints: np.ndarray, scene_fps: float,
+                  model_fps: float) -> tuple[np.ndarray, float]:
+    """Joints read from the armature (armature space, scene fps) -> (float32 joints at model
+    fps, scale); pass the scale to :func:`motion_to_rig` for the edited motion."""
+    scale = retargeter.motion_scale()
+    joints = to_fps(retargeter.rig_to_motion(rig_joints, scale), scene_fps, model_fps)
+    return joints.astype(np.float32), scale
+
+
+def scene_range_to_model(f0: int, f1: int, a0: int, scene_fps: float, model_fps: float,
+                         n_model: int) -> tuple[int, int]:
+    """Inclusive scene frames ``f0..f1`` of an action starting at scene frame ``a0`` -> the
+    model frame range ``[start, end)`` (of ``n_model`` frames) that covers them."""
+    if f1 < f0:
+        raise ValueError(f"the range {f0}-{f1} is reversed: the start frame must come before the end frame")
+    if f0 < a0:
+        raise ValueError(f"the range {f0}-{f1} starts before the action's first frame {a0}")
+    ratio = float(model_fps) / float(scene_fps)
+    start = max(int(math.floor((f0 - a0) * ratio)), 0)
+    end = min(int(math.ceil((f1 - a0) * ratio)) + 1, int(n_model))
+    return start, end
+
+
+def scene_frames_for(n_model: int, model_fps: float, scene_fps: float) -> int:
+    """Scene frames spanning ``n_model`` frames added at model fps (e.g. by an outpaint)."""
+    return int(round(int(n_model) * float(scene_fps) / float(model_fps)))
+
+
+__all__ = ["motion_to_rig", "rig_to_motion", "scene_range_to_model", "scene_frames_for", "to_fps",
+           "edge_weights"]
