@@ -28,7 +28,7 @@ from .distributed import DistInfo, LossModule, StepBatches, wrap_ddp
 from .loop import train_loop
 from .run import base_parser, start_run
 from .text_cache import CaptionCache
-from .train_vq import token_cache
+from .train_vq import token_cache, vq_checkpoint
 
 ARCH_KEYS = ("latent_dim", "ff_size", "num_layers", "num_heads", "dropout", "cond_drop_prob")
 
@@ -118,7 +118,7 @@ def main(stage: str, argv: list[str] | None = None, description: str = "") -> di
     run = start_run(args, stage)
     sc, info, device = run.stage, run.info, run.device
 
-    vq_arch = _vq_arch(args.vq)
+    vq_arch = vq_checkpoint(args.vq)["arch"]
     tb = run_timebase(run.dataset, vq_arch)
     min_len = max(tb.min_frames, run.dataset["min_len"] // 2)
     items, cache, vq_state = setup_tokens_and_text(args.data, args.vq, run.cfg, run.out, info, device, min_len)
@@ -143,11 +143,6 @@ def main(stage: str, argv: list[str] | None = None, description: str = "") -> di
     if info.is_main:
         print(f"stopped at step {res['step']} ({res['stopped']})")
     return res
-
-
-def _vq_arch(vq_dir: str | Path) -> dict:
-    path = Path(vq_dir)
-    return load_checkpoint(path if path.is_file() else path / "last.pt")["arch"]
 
 
 __all__ = ["TOKEN_MODELS", "TokenModel", "build_transformer", "build_residual", "token_windows",

@@ -82,11 +82,16 @@ def restore_quantizer_state(vq: torch.nn.Module, state: dict) -> None:
             m.initialised = bool(st["initialised"])
 
 
-def load_vq(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict]:
-    """(VQ in eval mode, checkpoint dict with ``arch``/``mean``/``std``) from a train_vq run
-    dir (its ``last.pt``) or a checkpoint file (e.g. ``training_state/vq.pt``)."""
+def vq_checkpoint(run_dir: str | Path) -> dict:
+    """The checkpoint dict (``arch``, ``mean``, ``std``, ``step``, ...) of a train_vq run dir (its
+    ``last.pt``) or of a checkpoint file (e.g. ``training_state/vq.pt``)."""
     path = Path(run_dir)
-    st = load_checkpoint(path if path.is_file() else path / "last.pt")
+    return load_checkpoint(path if path.is_file() else path / "last.pt")
+
+
+def load_vq(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict]:
+    """(VQ in eval mode, its checkpoint dict) from a run dir or checkpoint file (:func:`vq_checkpoint`)."""
+    st = vq_checkpoint(run_dir)
     vq = build_vq(st["arch"])
     vq.load_state_dict(st["model"])
     if "quantizer_state" in st:
