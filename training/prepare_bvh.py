@@ -6,9 +6,10 @@
 ``.tar``/``.zip`` archive, or a folder holding several archives (they are unpacked into a
 temporary folder).  Per take:
 
-1. read the BVH, FK to world positions, map the source skeleton onto the 22 SMPL joints with
-   the skeleton map (``training/skeleton_maps/<name>.json``: joint names / interpolated joints,
-   up and forward axes, unit scale);
+1. read the BVH onto the 22 SMPL joints with a rig preset (:func:`bamm_core.rigs.bvh_joints.
+   read_bvh_joints`; ``bamm_core/rigs/data/<name>.json`` or a JSON path: joint names / derived
+   joints, up and forward axes, unit scale; the bandai preset also holds this data set's take
+   fixes and label checks);
 2. resample to 20 fps (cubic);
 3. HumanML3D processing (:func:`bamm_core.motion.features.joints_to_features`): bone lengths onto the
    target skeleton (root scaled by the leg ratio), feet on the floor, root at the origin, facing
@@ -40,12 +41,13 @@ from pathlib import Path
 
 import numpy as np
 
-from bamm_core.formats.bvh import bvh_to_smpl22, load_skeleton_map, read_bvh
 from bamm_core.motion.features import group_std, joints_to_features, recover_from_ric
 from bamm_core.motion.resampling import resample_positions
 from bamm_core.motion.facing import facing_yaw
 from bamm_core.motion.skeleton import HUMANML3D, mirror_permutation
 from bamm_core.motion.timebase import HUMANML3D as TIMEBASE
+from bamm_core.rigs.bvh_joints import read_bvh_joints
+from bamm_core.rigs.presets import RigPreset, get_preset
 
 from .captions import CaptionScheme, parse_take_name, text_line
 
@@ -148,12 +150,12 @@ def mirror_joints(joints: np.ndarray) -> np.ndarray:
     return out
 
 
-def load_take_joints(path: Path, smap: dict) -> tuple[np.ndarray, float]:
+def load_take_joints(path: Path, preset: RigPreset) -> tuple[np.ndarray, float]:
     """(joints at the file's fps ``(F, 22, 3)`` metres Y-up, fps)."""
-    bvh = read_bvh(path)
-    if bvh.num_frames < 2:
-        raise ValueError(f"only {bvh.num_frames} frame(s)")
-    return bvh_to_smpl22(bvh, smap), bvh.fps
+    joints, fps = read_bvh_joints(path, preset)
+    if len(joints) < 2:
+        raise ValueError(f"only {len(joints)} frame(s)")
+    return joints, fps
 
 
 def process_joints(joints20: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -213,7 +215,8 @@ def prepare(src: Path, out: Path, skeleton_map: str = "bandai", captions: Path |
     """Build the dataset; returns the summary dict (also written to ``out/summary.json``)."""
     t0 = time.time()
     src, out = Path(src), Path(out)
-    smap = load_skeleton_map(skeleton_map)
+    preset = get_preset(skeleton_map)
+    smap = preset.data
     if captions is None:
         base = src if src.is_dir() else src.parent
         for cand in (base / "captions.json", base.parent / "captions.json"):
@@ -265,7 +268,7 @@ def prepare(src: Path, out: Path, skeleton_map: str = "bandai", captions: Path |
                 skipped[name] = f"labels ({content}, {take.style}) not in the caption scheme"
                 continue
             try:
-                joints, fps = load_take_joints(f, smap)
+                joints, fps = load_take_joints(f, preset)
                 joints20 = resample_positions(joints, fps, FPS, method="cubic")
                 if joints20.shape[0] - 1 < min_frames:
                     skipped[name] = (f"too short: {joints.shape[0]} frames at {fps:.0f} fps = "
@@ -312,7 +315,7 @@ def prepare(src: Path, out: Path, skeleton_map: str = "bandai", captions: Path |
         frames = int(sum(p.frames for p in prepared))
         source_frames = int(sum(p.frames for p in prepared if not p.name.startswith("M")))
         summary = {
-            "source": str(src), "skeleton_map": smap.get("name", str(skeleton_map)),
+            "source": str(src), "skeleton_map": preset.name,
             "captions": str(captions), "fps": FPS, "takes_found": len(files),
             "takes_prepared": len(take_content), "motions_written": len(prepared),
             "mirrored": bool(mirror), "frames": frames, "hours": frames / FPS / 3600.0,
@@ -338,7 +341,8 @@ def prepare(src: Path, out: Path, skeleton_map: str = "bandai", captions: Path |
 def check_only(src: Path, skeleton_map: str = "bandai", progress: bool = True, log=print) -> dict[str, list[str]]:
     """Measure every take of ``src`` against its *file-name* label, ignoring the map's fix list;
     write nothing.  Returns ``{take: warnings}`` for the takes that contradict their label."""
-    smap = load_skeleton_map(skeleton_map)
+    preset = get_preset(skeleton_map)
+    smap = preset.data
     tmp = Path(tempfile.mkdtemp(prefix="bamm-check-"))
     flagged: dict[str, list[str]] = {}
     try:
@@ -356,7 +360,7 @@ def check_only(src: Path, skeleton_map: str = "bandai", progress: bool = True, l
             if take.content not in checks[0] and take.content not in checks[1]:
                 continue
             try:
-                joints, fps = load_take_joints(f, smap)
+                joints, fps = load_take_joints(f, preset)
                 joints20 = resample_positions(joints, fps, FPS, method="cubic")
                 if len(joints20) < 3:
                     continue
@@ -398,7 +402,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m training.prepare_bvh", description=__doc__.split("\n\n")[0])
     p.add_argument("--src", required=True, type=Path, help="folder of .bvh takes, an archive, or a folder of archives")
     p.add_argument("--out", type=Path, help="dataset folder to create (HumanML3D layout)")
-    p.add_argument("--skeleton-map", default="bandai", help="map name in training/skeleton_maps/ or a JSON path")
+    p.add_argument("--skeleton-map", default="bandai", help="rig preset name (bamm_core/rigs/data/) or a JSON path")
     p.add_argument("--captions", type=Path, default=None, help="caption scheme (default: captions.json next to --src)")
     p.add_argument("--min-seconds", type=float, default=1.0, help="skip takes shorter than this (default 1.0)")
     p.add_argument("--no-mirror", action="store_true", help="do not add mirrored M* copies")
