@@ -62,7 +62,7 @@ def _parents() -> dict[str, argparse.ArgumentParser]:
     refine = argparse.ArgumentParser(add_help=False)
     r = refine.add_argument_group("refinement (generate; defaults: the model's)")
     r.add_argument("--refine", choices=list(STRATEGIES), default=None,
-                   help="; ".join(f"{k}: {v.description}" for k, v in STRATEGIES.items()))
+                   help="; ".join(f"{k}: {v.description}" for k, v in STRATEGIES.items()).replace("%", "%%"))
     r.add_argument("--refine-rounds", type=int, default=None, metavar="N", help="refinement rounds")
     r.add_argument("--refine-cfg", type=float, default=None, metavar="W", help="guidance of the refinement rounds")
     return {"common": common, "model": model, "sampling": sampling, "refine": refine}

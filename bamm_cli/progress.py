@@ -12,9 +12,11 @@ from typing import Iterator
 
 
 def say(quiet: bool, msg: str) -> None:
-    """One message line on stderr (unless ``quiet``)."""
+    """One message line on stderr (unless ``quiet``), above a progress bar if one is shown."""
     if not quiet:
-        print(msg, file=sys.stderr, flush=True)
+        from tqdm import tqdm
+
+        tqdm.write(msg, file=sys.stderr)
 
 
 @contextlib.contextmanager

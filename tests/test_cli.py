@@ -193,6 +193,17 @@ def test_user_errors_are_one_line(tmp_path, real_joints, capsys, argv, needle):
     assert not any(p.name.startswith(("x", "y", "p")) for p in tmp_path.iterdir())  # nothing written
 
 
+@pytest.mark.parametrize("command", ["generate", "edit", "info", "preview"])
+def test_help(command, capsys):
+    from bamm_core.generation.refinement import STRATEGIES
+
+    code, out, err = run_main([command, "--help"], capsys)
+    assert code == 0 and err == "", err
+    assert ("--out" in out) == (command != "info")
+    if command == "generate":
+        assert all(name in out for name in STRATEGIES) and "--min-length" in out
+
+
 def test_command_line_mistake_is_one_line(capsys):
     code, out, err = run_main(["edit", "in.npz", "jump", "--out", "y.npz"], capsys)  # no edit mode
     assert code == 2 and len(err.strip().splitlines()) == 1 and "--inpaint" in err
