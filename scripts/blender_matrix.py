@@ -112,6 +112,21 @@ def setup(b: Blender, fresh: bool, pip_extra: list[str], log) -> tuple[str, str]
     return py, ""
 
 
+def user_check(b: Blender, choice: str, pip_extra: list[str]) -> int:
+    """scripts/blender_user_check.py under a venv holding only bpy and its NumPy: the add-on's
+    own installer fetches the engine's packages into the extension's folder."""
+    venv = ROOT / f"bpy-{b.version}-bare"
+    py = str(venv / "bin" / "python")
+    with open(ROOT / f"bpy-{b.version}-bare.log", "w") as log:
+        if not (venv / ".installed").exists():
+            run([find_python(b.python), "-m", "venv", str(venv)], log, check=True)
+            run([py, "-m", "pip", "install", "--only-binary=:all:", *pip_extra, f"bpy=={b.bpy}",
+                 f"numpy=={b.numpy}"], log, check=True)
+            (venv / ".installed").write_text(b.bpy)
+    return subprocess.run([py, str(REPO / "scripts" / "blender_user_check.py"), "--choice", choice],
+                          cwd=REPO).returncode
+
+
 def test(py: str, log, extra: list[str]) -> tuple[str, float]:
     t0 = time.time()
     proc = run([py, "-m", "pytest", "-q", "-p", "no:cacheprovider", *TESTS, *extra], log, cwd=REPO)
@@ -131,7 +146,16 @@ def main(argv=None) -> int:
     ap.add_argument("--fresh", action="store_true", help="rebuild the venvs from scratch")
     ap.add_argument("--pip-extra", default="", help='extra pip options, e.g. "--extra-index-url URL"')
     ap.add_argument("--pytest-args", default="", help="extra pytest arguments")
+    ap.add_argument("--user-check", metavar="VERSION", help="instead: the animator's path on this "
+                    "Blender with the add-on's own dependency installer (scripts/blender_user_check.py)")
+    ap.add_argument("--choice", default="CPU", choices=["CPU", "GPU"], help="torch build for --user-check")
     args = ap.parse_args(argv)
+    if args.user_check:
+        ROOT.mkdir(parents=True, exist_ok=True)
+        b = next((b for b in MATRIX if b.version == args.user_check), None)
+        if b is None:
+            raise SystemExit(f"no such row; known: {[b.version for b in MATRIX]}")
+        return user_check(b, args.choice, args.pip_extra.split())
     rows = [b for b in MATRIX if not args.only or b.version in args.only]
     if not rows:
         raise SystemExit(f"no such rows; known: {[b.version for b in MATRIX]}")
