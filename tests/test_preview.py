@@ -49,3 +49,31 @@ def test_bad_inputs_write_nothing(joints, tmp_path):
         with pytest.raises(RuntimeError, match="ffmpeg"):
             save_preview(joints, tmp_path / "c.mp4")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_contact_sheet_labels_sit_above_their_own_figures_in_reading_order(joints):
+    import matplotlib.pyplot as plt
+
+    from bamm_core.formats.preview import contact_sheet_figure
+
+    frames = [0, 30, 60, 90, 120, 150, 169]
+    fig = contact_sheet_figure(joints, frames, cols=3, title="sheet")
+    try:
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        labels = [t for t in fig.texts if t.get_text().startswith("frame ")]
+        assert [t.get_text().split()[1] for t in labels] == [str(f) for f in frames]
+        boxes = [t.get_window_extent(renderer) for t in labels]
+        # reading order: top to bottom, then left to right
+        order = sorted(range(len(boxes)), key=lambda k: (-round(boxes[k].y0), boxes[k].x0))
+        assert order == list(range(len(frames)))
+        for box, ax in zip(boxes, fig.axes):
+            cell = ax.get_window_extent(renderer)
+            drawn = max(ln.get_window_extent(renderer).y1 for ln in ax.lines
+                        if np.isfinite(np.asarray(ln.get_ydata(), float)).any())
+            assert cell.x0 < box.x0 < box.x1 < cell.x1             # over its own column
+            assert drawn <= box.y0 and box.y0 < cell.y1             # above its figure, in its cell
+            others = [a.get_window_extent(renderer) for a in fig.axes if a is not ax]
+            assert not any(o.x0 < box.x0 < o.x1 and o.y0 < box.y0 < o.y1 for o in others)
+    finally:
+        plt.close(fig)

@@ -152,20 +152,28 @@ def save_preview(joints, path: str | Path, fps: float = 20.0, title: str | None 
     return path
 
 
-def save_contact_sheet(joints, path: str | Path, frames: list[int] | int = 8, cols: int = 4,
-                       title: str | None = None, fps: float = 20.0, size: float = 2.6) -> Path:
-    """PNG grid of stick figures at ``frames`` (a list of indices, or a count spread evenly
-    over the clip; ``frames=[t]`` saves a single frame)."""
-    j = _check(joints)
-    path = Path(path)
-    if path.suffix.lower() != ".png":
-        raise ValueError(f"contact sheet must be .png, got {path.name!r}")
+_LABEL_IN, _TITLE_IN, _LEGEND_IN = 0.25, 0.4, 0.2  # strips (inches): frame label, title, legend
+
+
+def _sheet_frames(n: int, frames: list[int] | int) -> list[int]:
     if isinstance(frames, int):
-        frames = np.linspace(0, len(j) - 1, max(1, min(frames, len(j)))).round().astype(int).tolist()
+        frames = np.linspace(0, n - 1, max(1, min(frames, n))).round().astype(int).tolist()
     frames = [int(f) for f in frames]
-    bad = [f for f in frames if not 0 <= f < len(j)]
+    bad = [f for f in frames if not 0 <= f < n]
     if bad:
-        raise ValueError(f"frames {bad} outside 0..{len(j) - 1}")
+        raise ValueError(f"frames {bad} outside 0..{n - 1}")
+    return frames
+
+
+def contact_sheet_figure(joints, frames: list[int] | int = 8, cols: int = 4, title: str | None = None,
+                         fps: float = 20.0, size: float = 2.6):
+    """The matplotlib figure of :func:`save_contact_sheet` (the caller closes it).
+
+    Cells are laid out explicitly, row by row from the top: each cell is a ``size`` inch
+    square 3-D view with its label just above the figure it draws, inside the cell (3-D
+    axes titles drift onto the row above and can be hidden under it)."""
+    j = _check(joints)
+    frames = _sheet_frames(len(j), frames)
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -173,16 +181,47 @@ def save_contact_sheet(joints, path: str | Path, frames: list[int] | int = 8, co
 
     cols = max(1, min(cols, len(frames)))
     rows = (len(frames) + cols - 1) // cols
-    fig = plt.figure(figsize=(size * cols, size * rows + (0.4 if title else 0)), dpi=100)
+    top = _TITLE_IN if title else 0.0
+    width, height = size * cols, rows * (size + _LABEL_IN) + top + _LEGEND_IN
+    fig = plt.figure(figsize=(width, height), dpi=100)
     if title:
-        fig.suptitle(title, fontsize=10)
+        fig.text(0.5, 1 - 0.5 * top / height, title, ha="center", va="center", fontsize=10)
     _legend(fig)
+    cells = []
+    for k, t in enumerate(frames):
+        r, c = divmod(k, cols)
+        cell_top = height - top - r * (size + _LABEL_IN)  # inches from the bottom
+        ax = fig.add_axes([c * size / width, (cell_top - _LABEL_IN - size) / height,
+                           size / width, size / height], projection="3d")
+        lines = _Figure(ax, j).show(t) + ax.lines
+        cells.append((r, c, cell_top, t, lines))
+    # a 3-D view leaves empty space above a flat scene: put a row's labels just above what
+    # its cells draw (never higher than the cells), so they cannot read as the row above's
+    fig.canvas.draw()  # projects the 3-D lines
+    renderer = fig.canvas.get_renderer()
+    top_of_row: dict[int, float] = {}
+    for r, _, cell_top, _, lines in cells:
+        drawn = max(ln.get_window_extent(renderer).y1 for ln in lines
+                    if np.isfinite(np.asarray(ln.get_ydata(), float)).any()) / fig.dpi
+        top_of_row[r] = min(max(top_of_row.get(r, 0.0), drawn + 0.08), cell_top - _LABEL_IN)
+    for r, c, _, t, _ in cells:
+        fig.text((c + 0.5) * size / width, top_of_row[r] / height, f"frame {t} ({t / fps:.2f} s)",
+                 ha="center", va="bottom", fontsize=7)
+    return fig
+
+
+def save_contact_sheet(joints, path: str | Path, frames: list[int] | int = 8, cols: int = 4,
+                       title: str | None = None, fps: float = 20.0, size: float = 2.6) -> Path:
+    """PNG grid of stick figures at ``frames`` (a list of indices, or a count spread evenly
+    over the clip; ``frames=[t]`` saves a single frame), read left to right, top to bottom,
+    each labelled above its figure."""
+    path = Path(path)
+    if path.suffix.lower() != ".png":
+        raise ValueError(f"contact sheet must be .png, got {path.name!r}")
+    import matplotlib.pyplot as plt
+
+    fig = contact_sheet_figure(joints, frames, cols, title, fps, size)
     try:
-        for k, t in enumerate(frames):
-            ax = fig.add_subplot(rows, cols, k + 1, projection="3d")
-            _Figure(ax, j).show(t)
-            ax.set_title(f"frame {t} ({t / fps:.2f} s)", fontsize=7, pad=-2)
-        fig.subplots_adjust(0, 0, 1, 0.92 if title else 1, wspace=0, hspace=0.05)
         path.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path)
     finally:
@@ -195,4 +234,4 @@ def save_frame_png(joints, path: str | Path, frame: int = 0, title: str | None =
     return save_contact_sheet(joints, path, frames=[frame], cols=1, title=title, size=4.0)
 
 
-__all__ = ["save_preview", "save_contact_sheet", "save_frame_png"]
+__all__ = ["save_preview", "save_contact_sheet", "contact_sheet_figure", "save_frame_png"]
