@@ -355,7 +355,7 @@ def official_layer0(mt: BAMMTransformer, cond: Tensor, lengths: Tensor | None,
 
 # ----------------------------------------------------------------------------- residual
 def residual_layers(rt: ResidualTransformer, ids0: Tensor, lengths: Tensor, cond: Tensor,
-                    scale: float = 5.0, temperature: float = 1.0, top_k_frac: float = 0.9,
+                    scale: float, temperature: float = 1.0, top_k_frac: float = 0.9,
                     generator: torch.Generator | None = None,
                     progress: Callable[[], None] | None = None) -> Tensor:
     """Layers 1..Q-1 from layer-0 ids (B, n) -> all ids (B, n, Q), -1 at padding.

@@ -11,7 +11,8 @@ the dataset kind come from ``opt.txt``.  Files are read with ``torch.load(weight
     config.json              format/version, name, license, dataset ("t2m"/"kit"), fps,
                              joints_num, dim_pose, text_encoder {name, dim, path?},
                              tokenizer / transformer / residual constructor sizes,
-                             decoding defaults {cfg, residual_cfg}
+                             optional max_frames (default 196) and decoding defaults
+                             {cfg, residual_cfg} (absent: SamplingOptions' defaults)
     tokenizer.safetensors    RVQ-VAE state dict
     transformer.safetensors  BAMM transformer state dict (positional tables omitted:
     residual.safetensors     residual transformer      they are recomputed on load)
@@ -234,7 +235,6 @@ def load_official(transformer_dir: str | Path, vq_dir: str | Path, residual_dir:
         "joints_num": 22 if dataset == "t2m" else 21, "dim_pose": int(mean.shape[0]),
         "text_encoder": {"name": "clip", "dim": mt.clip_dim, "version": "ViT-B/32"},
         "tokenizer": vq.hparams, "transformer": mt.hparams, "residual": rt.hparams,
-        "decoding": {"cfg": [4.0, 3.0], "residual_cfg": 5.0},
         "source": {"transformer": str(transformer_dir), "vq": str(vq_dir),
                    "residual": str(residual_dir)},
     })
@@ -389,7 +389,6 @@ def save_model_dir(path: str | Path, vq: RVQVAE, transformer: BAMMTransformer,
         "text_encoder": cfg.get("text_encoder", {"name": "clip", "dim": transformer.clip_dim}),
         "tokenizer": vq.hparams, "transformer": transformer.hparams,
         "residual": residual.hparams,
-        "decoding": cfg.get("decoding", {"cfg": [4.0, 3.0], "residual_cfg": 5.0}),
     })
     if int(cfg["text_encoder"].get("dim", transformer.clip_dim)) != transformer.clip_dim:
         raise CheckpointError("text_encoder.dim does not match the transformer's clip_dim")
