@@ -444,7 +444,7 @@ def test_sampling_flags_reach_the_engine(tmp_path, tiny_model_dir, capsys):
 
 def test_random_seed_is_printed_and_kept(tmp_path, tiny_model_dir, capsys):
     PIL = pytest.importorskip("PIL.Image")
-    outs = [tmp_path / "w.npz", tmp_path / "w.gif", tmp_path / "w.png", tmp_path / "w.bvh"]
+    outs = [tmp_path / "w.npz", tmp_path / "w.gif", tmp_path / "w.bvh"]  # PNG: test_motion_file
     argv = ["generate", "a person walks", "--length", "0.5", "--model", tiny_model_dir]
     code, _, err = run_main(argv + [a for o in outs for a in ("--out", o)], capsys)
     assert code == 0, err
@@ -456,9 +456,6 @@ def test_random_seed_is_printed_and_kept(tmp_path, tiny_model_dir, capsys):
         joints = z["joints"]
     with PIL.open(tmp_path / "w.gif") as im:
         assert f"seed: {seed}" in im.info["comment"].decode()
-    with PIL.open(tmp_path / "w.png") as im:
-        im.load()
-        assert f"seed: {seed}" in im.text["Comment"]
     code, _, err = run_main(argv + ["--seed", seed, "--out", tmp_path / "again.npy"], capsys)
     assert code == 0 and "seed:" not in err  # a given seed is not repeated back
     assert np.array_equal(np.load(tmp_path / "again.npy"), joints)
