@@ -81,3 +81,20 @@ def test_slerp_endpoints_midpoint_and_shortest_path():
     np.testing.assert_allclose(mid, R.quat_from_axis_angle(np.array([0.0, 1.0, 0.0]), np.array(np.pi / 4)), atol=1e-12)
     np.testing.assert_allclose(R.slerp(q0, -q1, 1.0) * np.sign(R.slerp(q0, -q1, 1.0)[0]), q1, atol=1e-12)
     np.testing.assert_allclose(R.slerp(q0, q1, 0.0), q0, atol=1e-12)
+
+
+def test_smooth_angle_solves_the_tridiagonal_system():
+    """The twist smoother (rotation_solver) against a dense solve of the same system."""
+    from bamm_core.motion.rotation_solver import smooth_angle
+
+    rng = np.random.default_rng(0)
+    phi = rng.uniform(-np.pi, np.pi, 40)
+    w = rng.uniform(0, 2, 40)
+    smooth, prior = 4.0, 1e-3
+    a = np.diag(w + prior + 2 * smooth).astype(complex)
+    a[0, 0] -= smooth
+    a[-1, -1] -= smooth
+    a[np.arange(39), np.arange(1, 40)] = a[np.arange(1, 40), np.arange(39)] = -smooth
+    z = np.linalg.solve(a, w * np.exp(1j * phi) + prior)
+    np.testing.assert_allclose(smooth_angle(phi, w, smooth, prior), np.angle(z), atol=1e-10)
+    assert smooth_angle(np.array([0.5]), np.array([1.0]))[0] == pytest.approx(0.5, abs=1e-3)
