@@ -95,3 +95,19 @@ def test_humanml3d_outpaint_limit_is_reachable(tiny_model_dir):
         clip = eng.generate("a person walks", length=t, seed=0)
         assert eng.outpaint(clip, extend_after=most, seed=0).num_frames == t + most
         assert eng.outpaint(clip, extend_before=most, seed=0).num_frames == t + most
+
+
+def test_read_timebase_of_an_official_tree_reads_only_opt_txt(tmp_path):
+    for run, opts in (("t2m/vq", {"dataset_name": "t2m", "down_t": 2, "stride_t": 2}),
+                      ("t2m/bamm", {"dataset_name": "t2m", "vq_name": "vq"}),
+                      ("kit/vq", {"dataset_name": "kit", "down_t": 1, "stride_t": 2})):
+        (tmp_path / run).mkdir(parents=True)
+        ckpt.write_opt_txt(tmp_path / run / "opt.txt", opts)
+    assert ckpt.read_timebase(tmp_path) == HUMANML3D  # HumanML3D runs first, no weights read
+    assert ckpt.read_timebase(tmp_path / "kit") == Timebase(fps=12.5, frames_per_token=2,
+                                                            max_tokens=98)
+    assert ckpt.read_timebase(None) == HUMANML3D  # the bundled model (or HumanML3D's)
+    with pytest.raises(ckpt.CheckpointError, match="neither a model folder"):
+        ckpt.read_timebase(tmp_path / "t2m" / "vq" / "opt.txt")
+    with pytest.raises(ckpt.CheckpointError, match="not found"):
+        ckpt.read_timebase(tmp_path / "missing")

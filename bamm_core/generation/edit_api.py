@@ -107,6 +107,13 @@ class EditAPI:
         known[:n] = motion.tokens[:n, 0] >= 0
         return tok, known
 
+    @staticmethod
+    def _check_blend(blend) -> int:
+        if isinstance(blend, bool) or not isinstance(blend, (int, np.integer)) or blend < 0:
+            raise ValueError(f"blend must be a whole number of frames >= 0 (0 = hard cut), "
+                             f"got {blend!r}")
+        return int(blend)
+
     def _check_range(self, start, end, t: int) -> tuple[int, int]:
         for name, v in (("start", start), ("end", end)):
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
@@ -133,12 +140,13 @@ class EditAPI:
 
         Frames outside the range are returned unchanged (bit-identical); the new frames
         are aligned to the original at both boundaries (see :mod:`.editing`) and
-        cross-faded over ``blend`` frames.  ``text=None`` reuses the motion's own prompt
+        cross-faded over ``blend`` frames at each boundary (0 = hard cut).  ``text=None`` reuses the motion's own prompt
         (unconditional if it has none).  ``options`` / ``**overrides``: only ``cfg``,
         ``residual_cfg``, ``temperature`` and ``top_k`` apply to edits.
         """
         opts = resolve_options(self.default_options, options, overrides, EDIT_FIELDS)
         self._check_motion(motion)
+        blend = self._check_blend(blend)
         t = motion.num_frames
         start, end = self._check_range(start, end, t)
         tb = self.timebase
@@ -164,6 +172,7 @@ class EditAPI:
         """
         opts = resolve_options(self.default_options, options, overrides, EDIT_FIELDS)
         self._check_motion(motion)
+        blend = self._check_blend(blend)
         tb = self.timebase
         for name, v in (("extend_before", extend_before), ("extend_after", extend_after)):
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
