@@ -6,22 +6,19 @@ Round 1 samples layer-0 tokens autoregressively under the causal (uni) mask unti
 U of tokens visible and re-samples the others autoregressively under the bidirectional
 mask, so each re-sampled token sees the visible tokens *after* it as well.
 
-Refinement strategies (which round-1 tokens are re-generated):
-
-* ``"every_other"`` (default): odd token slots (alternating parity on further rounds);
-* ``"low_confidence"``: the 50 % with the lowest sampling probability;
-* ``"confidence_below"``: those whose sampling probability is below 0.5;
-* ``"suffix"``: the second half;
-* ``"none"``: round 1 only;
-* ``"official"``: the official code's procedure (SPEC §5.1): round-2 set from its argsort
-  tie-break, all ``max_tokens`` (49) steps of both rounds run, visible tokens are overwritten in the working
-  sequence and restored at the end, same RNG calls in the same order (98 multinomial
-  draws + 5 uniform draws) -> bit-identical token ids to the official code for the same
-  seed (``temperature``/``top_k`` are ignored, as upstream).
+Refinement strategies (which round-1 tokens are re-generated) are the registry
+:data:`bamm_core.generation.refinement.STRATEGIES`; all sampling knobs arrive as one
+:class:`~bamm_core.generation.options.SamplingOptions` and the token counts (``max_tokens``,
+``n_slots``) from the caller's :class:`~bamm_core.motion.timebase.Timebase`.
+``"official"`` is the official code's procedure (SPEC §5.1): round-2 set from its argsort
+tie-break, all ``max_tokens`` (49) steps of both rounds run, visible tokens are overwritten
+in the working sequence and restored at the end, same RNG calls in the same order (98
+multinomial draws + 5 uniform draws) -> bit-identical token ids to the official code for
+the same seed (``temperature``/``top_k`` are ignored, as upstream).
 
 Speed (non-official modes): round 1 uses a key/value cache (preallocated, see
-:class:`~bamm_core.transformer.KVCache`) and stops when every sample has emitted [END];
-its 2-row products run weight-major (:func:`~bamm_core.transformer.linear`).  Round 2
+:class:`~bamm_core.model.transformer.KVCache`) and stops when every sample has emitted [END];
+its 2-row products run weight-major (:func:`~bamm_core.model.transformer.linear`).  Round 2
 computes all visible rows in one pass (their outputs depend only on visible tokens) and
 recomputes the causal chain of masked rows lazily, in chunks, only where a masked token's
 prediction depends on it.  For ``every_other`` that is a single forward.  Round 2 and the
