@@ -102,9 +102,9 @@ def make_scene(path: Path, model: str | None) -> None:
 import sys, bpy
 sys.path.insert(0, {str(REPO)!r})
 sys.path.insert(0, {str(REPO / 'scripts')!r})
-import bake
+import bake_runner
 bpy.ops.wm.read_homefile(use_empty=True)
-bake.enable_addon({model!r}, None)
+bake_runner.enable_addon({model!r}, None)
 for name in ("Hero", "Villain"):
     before = set(bpy.data.objects)
     bpy.ops.bamm.create_armature()

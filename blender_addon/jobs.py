@@ -1,4 +1,4 @@
-"""Running engine work off Blender's main thread, and the engine cache.
+"""Running engine work off Blender's main thread.
 
 A :class:`Job` runs ``work(progress)`` in a worker thread; ``progress(done, total)`` returns
 False once :meth:`Job.cancel` was called, which makes the engine stop early
@@ -7,58 +7,8 @@ a modal timer and applies the result on the main thread, or drops it when cancel
 """
 from __future__ import annotations
 
-import os
 import threading
 import time
-
-from .core import submodule
-
-_engine_cache: dict = {}
-_engine_override = None  # see set_engine_override
-
-
-def set_engine_override(engine) -> None:
-    """TEST HOOK: make the operators use ``engine`` (any object with the Engine API) instead
-    of loading the model from the preferences.  ``None`` restores normal loading."""
-    global _engine_override
-    _engine_override = engine
-
-
-def load_engine(model_folder: str = "", device: str = "AUTO", clip_weights: str = ""):
-    """The engine for these preferences (loaded once, then cached)."""
-    if _engine_override is not None:
-        return _engine_override
-    if clip_weights:
-        os.environ["BAMM_CLIP_WEIGHTS"] = clip_weights
-    dev = resolve_device(device)
-    key = (model_folder, dev, clip_weights)
-    if key not in _engine_cache:
-        engine_mod = submodule("generation.engine")
-        _engine_cache.clear()  # one model in memory at a time
-        _engine_cache[key] = engine_mod.Engine.from_pretrained(path=model_folder or None, device=dev)
-    return _engine_cache[key]
-
-
-def resolve_device(device: str) -> str:
-    device = device.upper()
-    if device == "CPU":
-        return "cpu"
-    import torch
-
-    if device == "CUDA":
-        if not torch.cuda.is_available():
-            raise RuntimeError("device CUDA chosen but no CUDA GPU is available to torch")
-        return "cuda"
-    if device == "MPS":
-        if not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-            raise RuntimeError("device MPS chosen but Metal (MPS) is not available")
-        return "mps"
-    if torch.cuda.is_available():
-        return "cuda"
-    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-        return "mps"
-    return "cpu"
-
 
 _busy = None  # the Job a modal operator is running, if any
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 import bpy
 from bpy.props import BoolProperty, EnumProperty, FloatProperty, FloatVectorProperty, IntProperty, StringProperty
 
-from . import dependencies
-from .operators import PRESET_ITEMS, REFINE_ITEMS
+from . import dependencies, enums
+
+_LIMITS = enums.limits()
 
 _detect_cache: dict = {}
 
@@ -16,17 +17,21 @@ class BAMM_Settings(bpy.types.PropertyGroup):
     length_mode: EnumProperty(name="Length", default="PREDICTED",
                               items=[("PREDICTED", "Predicted", "Let the model choose the length"),
                                      ("SECONDS", "Seconds", "A fixed length")])
-    seconds: FloatProperty(name="Seconds", default=4.0, min=0.2, max=9.8)
+    seconds: FloatProperty(name="Seconds", default=4.0, min=0.0, soft_min=_LIMITS["min_seconds"],
+                           soft_max=_LIMITS["max_seconds"])
     seed: IntProperty(name="Seed", default=0, min=0)
     variations: IntProperty(name="Variations", default=1, min=1, max=8)
     guidance: FloatVectorProperty(name="Guidance", size=2, default=(4.0, 3.0), min=0.0, max=20.0,
                                   description="Classifier-free guidance: first pass, refinement pass")
-    refine: EnumProperty(name="Refinement", items=REFINE_ITEMS, default="every_other")
-    rig_preset: EnumProperty(name="Rig preset", items=PRESET_ITEMS, default="AUTO")
+    refine: EnumProperty(name="Refinement", items=enums.refine_items, default=0)
+    rig_preset: EnumProperty(name="Rig preset", items=enums.preset_items, default=0)
     custom_map: StringProperty(name="Custom map", subtype="FILE_PATH")
     in_place: BoolProperty(name="In place", default=False)
-    blend_frames: IntProperty(name="Blend frames", default=4, min=0, max=100)
-    extend_seconds: FloatProperty(name="Extend by (s)", default=2.0, min=0.2, max=9.0)
+    blend_frames: IntProperty(name="Blend frames", default=4, min=0, max=100,
+                              description="Frames over which new motion fades into the existing keys "
+                                          "(0: a hard cut)")
+    extend_seconds: FloatProperty(name="Extend by (s)", default=2.0, min=0.0, soft_min=_LIMITS["min_seconds"],
+                                  soft_max=_LIMITS["max_extend_seconds"])
 
 
 def _detected(ob) -> str:

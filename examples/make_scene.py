@@ -12,12 +12,12 @@ import bpy
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
-import bake  # noqa: E402  (enables the add-on from this checkout)
+import bake_runner  # noqa: E402  (enables the add-on from this checkout)
 
 argv = sys.argv[sys.argv.index("--") + 1:] if "--" in sys.argv else sys.argv[1:]
 out = Path(argv[0] if argv else "scene.blend").resolve()
 bpy.ops.wm.read_homefile(use_empty=True)
-bake.enable_addon(None, None)
+bake_runner.enable_addon(None, None)
 bpy.ops.bamm.create_armature(name="Hero")
 bpy.ops.bamm.create_armature(name="Villain")
 bpy.data.objects["Villain"].location.x = 1.5

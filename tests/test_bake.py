@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("bake", REPO / "scripts" / "bake.py")
-bake = importlib.util.module_from_spec(_spec)
-sys.modules["bake"] = bake  # dataclasses look their module up
-_spec.loader.exec_module(bake)
+sys.path.insert(0, str(REPO / "scripts"))
+import bake  # noqa: E402  (scripts/bake.py: the command line)
+import bake_jobs  # noqa: E402  (scripts/bake_jobs.py: the jobs file, no Blender)
+from bamm_core.formats.paths import atomic_path  # noqa: E402  (what bake writes through)
+from bamm_core.motion.timebase import HUMANML3D, Timebase  # noqa: E402
 
 
 def write_json(path: Path, jobs) -> Path:
@@ -28,8 +29,8 @@ def write_json(path: Path, jobs) -> Path:
 
 
 def test_example_jobs_files_parse_the_same():
-    a = bake.load_jobs(REPO / "examples" / "jobs.json")
-    b = bake.load_jobs(REPO / "examples" / "jobs.csv")
+    a = bake_jobs.load_jobs(REPO / "examples" / "jobs.json")
+    b = bake_jobs.load_jobs(REPO / "examples" / "jobs.csv")
     assert a == b and len(a) == 4
     assert a[0].seconds == 4.0 and a[0].seed == 1 and a[0].export == (REPO / "examples" / "walk_wave.fbx")
     assert a[1].seconds is None and a[2].armature == "SMPL-22" and a[3].inpaint == [(30, 50)]
@@ -49,8 +50,8 @@ def test_validation_names_every_bad_job_and_field(tmp_path):
         "just a string",
         {"prompt": "x", "start_frame": -5, "inpaint": [[-3, 4]], "armature": "Hero"},
     ]
-    with pytest.raises(bake.JobsFileError) as e:
-        bake.load_jobs(write_json(tmp_path / "jobs.json", jobs))
+    with pytest.raises(bake_jobs.JobsFileError) as e:
+        bake_jobs.load_jobs(write_json(tmp_path / "jobs.json", jobs))
     errs = e.value.errors
     expect = [
         ("job 1:", "'prompt'"), ("job 2:", "'seconds'"), ("job 3:", "'seed'"), ("job 3:", "'start_frame'"),
@@ -70,21 +71,21 @@ def test_csv_types_and_ranges(tmp_path):
         "jump,,,\"[[1, 9]]\",\n"
         "spin,,,5-10;20-30,\n"
     )
-    jobs = bake.load_jobs(tmp_path / "jobs.csv")
+    jobs = bake_jobs.load_jobs(tmp_path / "jobs.csv")
     assert [j.seconds for j in jobs] == [None, None, None]
     assert jobs[0].seed == 3 and jobs[0].export == (tmp_path / "a.bvh").resolve()
     assert jobs[1].inpaint == [(1, 9)] and jobs[2].inpaint == [(5, 10), (20, 30)]
     (tmp_path / "bad.csv").write_text("prompt,seed\nwalk,seven\n")
-    with pytest.raises(bake.JobsFileError, match=r"job 0: field 'seed'"):
-        bake.load_jobs(tmp_path / "bad.csv")
+    with pytest.raises(bake_jobs.JobsFileError, match=r"job 0: field 'seed'"):
+        bake_jobs.load_jobs(tmp_path / "bad.csv")
 
 
 @pytest.mark.parametrize("content, needle", [("{not json", "not valid JSON"), ("{}", "expected a JSON list"),
                                              ("[]", "no jobs")])
 def test_unreadable_jobs_files(tmp_path, content, needle):
     (tmp_path / "j.json").write_text(content)
-    with pytest.raises(bake.JobsFileError, match=needle):
-        bake.load_jobs(tmp_path / "j.json")
+    with pytest.raises(bake_jobs.JobsFileError, match=needle):
+        bake_jobs.load_jobs(tmp_path / "j.json")
 
 
 def test_arguments_after_double_dash_in_blender(monkeypatch):
@@ -102,15 +103,56 @@ def test_bad_jobs_file_exits_2_and_runs_nothing(tmp_path, capsys):
     assert "job 1: field 'seconds'" in err and "nothing was run" in err and "Traceback" not in err
 
 
+def test_lengths_are_checked_with_the_models_timebase(tmp_path):
+    """"seconds": 30 and 0.1 fail validation with the Timebase's own message (as the add-on
+    and the engine report it), before anything runs; another timebase moves the limits."""
+    for seconds in (30, 0.1):
+        with pytest.raises(bake_jobs.JobsFileError) as e:
+            bake_jobs.validate_jobs([{"prompt": "a person walks", "seconds": seconds}])
+        with pytest.raises(ValueError) as tb_error:
+            HUMANML3D.check_seconds(seconds, "seconds")
+        assert len(e.value.errors) == 1 and str(tb_error.value) in e.value.errors[0]
+        assert e.value.errors[0].startswith("job 0: field 'seconds'") and "0.2-9.8 seconds" in e.value.errors[0]
+    slow = Timebase(fps=10.0, frames_per_token=4, max_tokens=49)  # 19.6 s at most, 0.4 s at least
+    assert bake_jobs.validate_jobs([{"prompt": "x", "seconds": 15}], timebase=slow)[0].seconds == 15.0
+    with pytest.raises(bake_jobs.JobsFileError, match=r"0\.4-19\.6 seconds"):
+        bake_jobs.validate_jobs([{"prompt": "x", "seconds": 0.3}], timebase=slow)
+    assert bake_jobs.check_lengths(bake_jobs.validate_jobs([{"prompt": "x", "seconds": 15}], timebase=slow),
+                                   HUMANML3D) == ["job 0: field 'seconds': " + bake_jobs.seconds_error(15.0, HUMANML3D)]
+
+
+def test_refine_field_comes_from_the_registry():
+    from bamm_core.generation.refinement import STRATEGIES
+
+    for name in STRATEGIES:
+        assert bake_jobs.validate_jobs([{"prompt": "x", "refine": name}])[0].refine == name
+    with pytest.raises(bake_jobs.JobsFileError) as e:
+        bake_jobs.validate_jobs([{"prompt": "x", "refine": "sharpest"},
+                                 {"prompt": "x", "refine": "none", "inpaint": [[10, 30]]}])
+    assert any(m.startswith("job 0: field 'refine'") and "every_other" in m for m in e.value.errors)
+    assert any(m.startswith("job 1: field 'refine'") and "inpaint" in m for m in e.value.errors)
+
+
+def test_validate_only_checks_the_blend_and_output_folder(tmp_path, capsys):
+    jobs = write_json(tmp_path / "jobs.json", [{"prompt": "a person walks"}])
+    assert bake.main(["--jobs", str(jobs), "--blend", str(tmp_path / "missing.blend"), "--validate-only"]) == 2
+    err = capsys.readouterr().err
+    assert "missing.blend" in err and "not found" in err and "all valid" not in err
+    assert bake.main(["--jobs", str(jobs), "--out", str(tmp_path / "no_dir" / "x.blend"), "--validate-only"]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert bake.main(["--jobs", str(jobs), "--validate-only"]) == 0
+    assert "1 jobs, all valid" in capsys.readouterr().out
+
+
 def test_atomic_path_removes_the_temporary_file(tmp_path):
     target = tmp_path / "scene.blend"
     target.write_bytes(b"original")
     with pytest.raises(RuntimeError):
-        with bake.atomic_path(target) as tmp:
+        with atomic_path(target) as tmp:
             Path(tmp).write_bytes(b"half written")
             raise RuntimeError("interrupted")
     assert target.read_bytes() == b"original" and [p.name for p in tmp_path.iterdir()] == ["scene.blend"]
-    with bake.atomic_path(target) as tmp:
+    with atomic_path(target) as tmp:
         Path(tmp).write_bytes(b"new")
     assert target.read_bytes() == b"new" and [p.name for p in tmp_path.iterdir()] == ["scene.blend"]
 
@@ -129,9 +171,9 @@ def run_bpy(code: str, timeout: int = 120) -> dict:
     return json.loads(line[2:])
 
 
-def bake_cli(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(REPO / "scripts" / "bake.py"), *args, "-q"], capture_output=True,
-                          text=True, timeout=timeout)
+def bake_cli(*args: str, timeout: int = 300, quiet: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(REPO / "scripts" / "bake.py"), *args, *(["-q"] if quiet else [])],
+                          capture_output=True, text=True, timeout=timeout)
 
 
 INSPECT_CODE = """
@@ -230,8 +272,12 @@ def test_a_bad_job_fails_alone_and_the_exit_code_says_so(tmp_path, scene_blend, 
          "export": "jump.fbx"},
         {"prompt": "a person bows"},  # no armature named, and the scene has two
     ])
-    r = bake_cli("--blend", str(blend), "--jobs", str(jobs), "--model", str(tiny_model_dir))  # saved in place
+    r = bake_cli("--blend", str(blend), "--jobs", str(jobs), "--model", str(tiny_model_dir),  # saved in place
+                 quiet=False)
     assert r.returncode == 1, r.stdout + r.stderr
+    # not a terminal: no progress-bar redraws between the messages, one message a line
+    assert "\r" not in r.stderr and "baking" not in r.stderr and "job/s" not in r.stderr, r.stderr
+    assert "engine loaded" in r.stderr and sum("FAILED" in ln for ln in r.stderr.splitlines()) == 3, r.stderr
     assert "2/5 jobs done, 3 failed" in r.stdout and "Traceback" not in r.stderr
     lines = r.stdout.splitlines()
     assert any("FAILED job 1" in ln and "no action" in ln for ln in lines), r.stdout

@@ -23,6 +23,7 @@ bpy = pytest.importorskip("bpy")
 import addon_utils  # noqa: E402  (ships with bpy)
 
 from bamm_core.rigs import presets as rp  # noqa: E402
+from bamm_core.rigs.templates import template_rest_pose  # noqa: E402
 from bamm_core.motion.resampling import resample_positions  # noqa: E402
 
 pytestmark = pytest.mark.blender
@@ -43,11 +44,12 @@ def addon(tmp_path_factory, tiny_model_dir):
     bpy.ops.wm.read_homefile(use_empty=True)
     mod = addon_utils.enable(MODULE, default_set=True, handle_error=None)
     assert mod is not None, "add-on failed to enable"
-    from bamm_motion import jobs, keyframes, operators
+    from bamm_motion import engine_loader, jobs, keyframes, operator_base, operators
 
     yield SimpleNamespace(mod=mod, jobs=jobs, keyframes=keyframes, operators=operators,
+                          operator_base=operator_base, engine_loader=engine_loader,
                           model_dir=str(tiny_model_dir))
-    jobs.set_engine_override(None)
+    engine_loader.set_engine_override(None)
     addon_utils.disable(MODULE, default_set=True)
     sys.path.remove(str(root))
 
@@ -56,7 +58,7 @@ def addon(tmp_path_factory, tiny_model_dir):
 def scene(addon):
     """A fresh empty file (add-ons stay enabled), 24 fps."""
     bpy.ops.wm.read_homefile(use_empty=True)
-    addon.jobs.set_engine_override(None)
+    addon.engine_loader.set_engine_override(None)
     prefs = bpy.context.preferences.addons[MODULE].preferences
     prefs.model_folder = addon.model_dir
     prefs.device = "CPU"
@@ -64,7 +66,7 @@ def scene(addon):
     sc.render.fps, sc.render.fps_base = 24, 1.0
     sc.frame_start = 1
     yield sc
-    addon.jobs.set_engine_override(None)
+    addon.engine_loader.set_engine_override(None)
 
 
 class ReferenceMotionEngine:
@@ -114,10 +116,10 @@ def make_rig(kind: str):
         assert bpy.ops.bamm.create_armature() == {"FINISHED"}
         return bpy.context.active_object
     if kind == "mixamo":
-        bones = rp.template_rest_pose("mixamo", arms="A", up="Y", unit=100.0, roll="random", seed=4)
+        bones = template_rest_pose("mixamo", arms="A", up="Y", unit=100.0, roll="random", seed=4)
         return build_armature("MixamoRig", bones, rotation=(math.pi / 2, 0, 0), scale=0.01)
     if kind == "odd-hierarchy":  # collars under the lower chest, thighs under an offset bone
-        bones = rp.template_rest_pose("mixamo", arms="A", roll="random", seed=6)
+        bones = template_rest_pose("mixamo", arms="A", roll="random", seed=6)
         by = {b["name"]: b for b in bones}
         for side in ("Left", "Right"):
             by[f"mixamorig:{side}Shoulder"]["parent"] = "mixamorig:Spine1"
@@ -126,7 +128,7 @@ def make_rig(kind: str):
         bones.insert(1, {"name": "HipsOffset", "head": h, "tail": [h[0], h[1], h[2] - 0.05], "roll": 0.3,
                          "parent": "mixamorig:Hips"})
         return build_armature("OddRig", bones)
-    bones = rp.template_rest_pose("rigify_metarig", arms="T", roll="random", seed=5, leg_scale=1.15)
+    bones = template_rest_pose("rigify_metarig", arms="T", roll="random", seed=5, leg_scale=1.15)
     return build_armature("metarig", bones)
 
 
@@ -204,10 +206,7 @@ def test_dependency_status_is_explained_not_raised(addon):
     try:
         ready, msg = dependencies.status()
         assert not ready and "bamm_no_such_module" in msg and "Install Dependencies" in msg
-        main, clip = dependencies.install_commands("/x/site-packages", cpu_only=True)
-        assert main[:4] == [sys.executable, "-m", "pip", "install"] and "numpy<2" in main
-        assert main[main.index("--target") + 1] == "/x/site-packages" and dependencies.CPU_INDEX in main
-        assert "--no-deps" in clip and "openai-clip" in clip
+        # the pip command lines are tested in tests/test_dependencies.py
     finally:
         dependencies.MODULES = dependencies.MODULES[:-1]
 
@@ -236,7 +235,7 @@ def test_generate_keys_every_mapped_bone_over_the_length(addon, scene, kind):
     # predicted length: whatever the model predicts, resampled to the scene's fps
     first = action
     assert bpy.ops.bamm.generate(prompt="a person jumps", seed=3) == {"FINISHED"}
-    eng = addon.jobs.load_engine(bpy.context.preferences.addons[MODULE].preferences.model_folder, "CPU")
+    eng = addon.engine_loader.load_engine(bpy.context.preferences.addons[MODULE].preferences.model_folder, "CPU")
     t20 = len(eng.generate("a person jumps", seed=3).joints)
     keys = fcurve_keys(addon, ob)
     path = ob.pose.bones[mapping["left_knee"]].path_from_id("rotation_quaternion")
@@ -255,7 +254,7 @@ def test_generate_keys_every_mapped_bone_over_the_length(addon, scene, kind):
 def test_plausible_motion_on_each_rig_retarget_and_keying_path(addon, scene, kind, reference_joints):
     """Real mocap through retarget + keying: Blender's evaluated pose reproduces the motion's
     bone directions, hips stay within the leg length above the ground, the feet touch it."""
-    addon.jobs.set_engine_override(ReferenceMotionEngine(reference_joints))
+    addon.engine_loader.set_engine_override(ReferenceMotionEngine(reference_joints))
     ob = make_rig(kind)
     assert bpy.ops.bamm.generate(prompt="a person jumps") == {"FINISHED"}
     n = len(resample_positions(reference_joints, 20, 24))
@@ -295,10 +294,10 @@ def _assert_outside_identical(before: dict, after: dict, lo: float, hi: float) -
 
 
 def test_inpaint_preview_range_keeps_outside_keys_bit_identical(addon, scene, reference_joints):
-    addon.jobs.set_engine_override(ReferenceMotionEngine(reference_joints))
+    addon.engine_loader.set_engine_override(ReferenceMotionEngine(reference_joints))
     ob = make_rig("smpl22")
     assert bpy.ops.bamm.generate(prompt="a person jumps") == {"FINISHED"}
-    addon.jobs.set_engine_override(None)  # the real (tiny) engine does the inpainting
+    addon.engine_loader.set_engine_override(None)  # the real (tiny) engine does the inpainting
     scene.use_preview_range = True
     scene.frame_preview_start, scene.frame_preview_end = 60, 110
     before = fcurve_keys(addon, ob)
@@ -313,6 +312,41 @@ def test_inpaint_preview_range_keeps_outside_keys_bit_identical(addon, scene, re
         old = before[key][0]
         changed += int(np.abs(co[inside, 1] - old[(old[:, 0] >= 60) & (old[:, 0] <= 110), 1]).max() > 1e-4)
     assert changed > 10 and len(bpy.data.actions) == n_actions
+
+
+@pytest.mark.parametrize("blend", [0, 4])
+def test_inpaint_blend_frames_zero_is_a_hard_cut(addon, scene, reference_joints, blend):
+    """Blend frames is the one cross-fade: 0 writes the new motion's pose on the range's first
+    and last keys (no mix with the old keys); 4 keeps the old pose there and fades in."""
+    addon.engine_loader.set_engine_override(ReferenceMotionEngine(reference_joints))
+    ob = make_rig("smpl22")
+    assert bpy.ops.bamm.generate(prompt="a person walks") == {"FINISHED"}
+    addon.engine_loader.set_engine_override(None)  # the real (tiny) engine
+    before = fcurve_keys(addon, ob)
+    params = SimpleNamespace(prompt="a person waves", seed=2, guidance=(4.0, 3.0), refine="every_other",
+                             armature=ob.name, rig_preset="AUTO", custom_map="", in_place=False,
+                             blend_frames=blend, frame_start=60, frame_end=110)
+    plan = addon.operators.BAMM_OT_inpaint.plan_fn(params, bpy.context)
+    frames, pose = plan.work(lambda done, total: True)
+    plan.apply(bpy.context, (frames, pose))
+    after = fcurve_keys(addon, ob)
+    assert _assert_outside_identical(before, after, 60, 110) > 1000
+    assert frames[0] == 60 and frames[-1] == 110
+    differs = []
+    for k, name in enumerate(pose.bone_names):
+        path = ob.pose.bones[name].path_from_id("rotation_quaternion")
+        new = pose.rotations[[0, -1], k]
+        got = np.stack([after[(path, i)][0] for i in range(4)], -1)  # (keys, 2, 4): frame, value
+        got = got[np.isin(got[:, 0, 0], (60, 110)), 1]
+        old = np.stack([before[(path, i)][0] for i in range(4)], -1)
+        old = old[np.isin(old[:, 0, 0], (60, 110)), 1]
+        err_new = np.minimum(np.abs(got - new).max(-1), np.abs(got + new).max(-1))
+        if blend == 0:  # the new motion's pose exactly (up to the quaternion's sign)
+            assert err_new.max() < 1e-5, name
+        else:  # the existing pose (the same rotation)
+            assert np.minimum(np.abs(got - old).max(-1), np.abs(got + old).max(-1)).max() < 1e-6, name
+        differs.append(np.minimum(np.abs(old - new).max(-1), np.abs(old + new).max(-1)).max())
+    assert max(differs) > 0.05  # the new motion is not the old one at the range edges
 
 
 def test_inpaint_between_markers_on_hand_keyed_euler_rig(addon, scene):
@@ -355,10 +389,10 @@ def test_inpaint_between_markers_on_hand_keyed_euler_rig(addon, scene):
 
 
 def test_outpaint_extends_the_action(addon, scene, reference_joints):
-    addon.jobs.set_engine_override(ReferenceMotionEngine(reference_joints[:80]))
+    addon.engine_loader.set_engine_override(ReferenceMotionEngine(reference_joints[:80]))
     ob = make_rig("rigify")
     assert bpy.ops.bamm.generate(prompt="a person walks") == {"FINISHED"}
-    addon.jobs.set_engine_override(None)
+    addon.engine_loader.set_engine_override(None)
     action = ob.animation_data.action
     a0, a1 = action.frame_range
     before = fcurve_keys(addon, ob)
@@ -406,7 +440,7 @@ def test_cancel_leaves_no_new_datablock(addon, scene):
 
 
 def test_bad_input_reports_clear_errors_and_changes_nothing(addon, scene, reference_joints):
-    addon.jobs.set_engine_override(ReferenceMotionEngine(reference_joints[:60]))
+    addon.engine_loader.set_engine_override(ReferenceMotionEngine(reference_joints[:60]))
     ob = make_rig("smpl22")
     assert bpy.ops.bamm.generate(prompt="a person walks") == {"FINISHED"}
     snap, counts = fcurve_keys(addon, ob), _datablock_counts()
@@ -461,9 +495,9 @@ def test_default_model_generates_on_smpl_armature(addon, scene):
 # --------------------------------------------------------------------------------------
 def test_numpy_rest_matrices_match_blender_bones(addon, scene):
     """retargeting.roll_to_matrix (used without Blender) equals Blender's bone.matrix_local."""
-    from bamm_core.rigs import retargeting as rt
+    from bamm_core.rigs import rest_pose as rt
 
-    bones = rp.template_rest_pose("ue5_mannequin", arms="A", roll="random", seed=9)
+    bones = template_rest_pose("ue5_mannequin", arms="A", roll="random", seed=9)
     bones.append({"name": "down", "head": (0, 0, 1), "tail": (0, -1e-5, 0), "roll": 0.7, "parent": None})
     bones.append({"name": "minus_y", "head": (0, 0, 0), "tail": (0, -1, 0), "roll": -0.4, "parent": None})
     ob = build_armature("RollCheck", bones)
@@ -474,7 +508,7 @@ def test_numpy_rest_matrices_match_blender_bones(addon, scene):
 
 
 def test_invoke_in_background_runs_synchronously(addon, scene, reference_joints):
-    addon.jobs.set_engine_override(ReferenceMotionEngine(reference_joints[:40]))
+    addon.engine_loader.set_engine_override(ReferenceMotionEngine(reference_joints[:40]))
     ob = make_rig("smpl22")
     assert bpy.ops.bamm.generate("INVOKE_DEFAULT", prompt="a person waves") == {"FINISHED"}
     assert ob.animation_data.action.name == "a person waves"
@@ -547,7 +581,7 @@ def test_modal_ui_path_progress_apply_and_escape(addon, scene, reference_joints)
                 gate.wait(5)
             return super().generate(text, **kw)
 
-    addon.jobs.set_engine_override(SlowEngine(reference_joints[:40]))
+    addon.engine_loader.set_engine_override(SlowEngine(reference_joints[:40]))
     log = {"progress": [], "status": [], "reports": []}
     wm = SimpleNamespace(progress_update=log["progress"].append, progress_end=lambda: None,
                          event_timer_remove=lambda t: None)
@@ -561,7 +595,7 @@ def test_modal_ui_path_progress_apply_and_escape(addon, scene, reference_joints)
         op = SimpleNamespace(**params, _timer="timer")
         op.report = lambda kind, msg: log["reports"].append((set(kind), msg))
         for name in ("_cleanup", "_finish"):
-            setattr(op, name, types.MethodType(getattr(ops._EngineOperator, name), op))
+            setattr(op, name, types.MethodType(getattr(addon.operator_base.EngineOperator, name), op))
         op._running = ops.BAMM_OT_generate.plan_fn(op, bpy.context)
         op._job = addon.jobs.Job(op._running.work).start()
         return op
@@ -571,18 +605,18 @@ def test_modal_ui_path_progress_apply_and_escape(addon, scene, reference_joints)
     op = fake_op()
     addon.jobs.set_busy(op._job)
     assert not bpy.ops.bamm.generate.poll()  # a second run waits for this one
-    assert ops._EngineOperator.modal(op, ctx, timer) == {"PASS_THROUGH"}
+    assert addon.operator_base.EngineOperator.modal(op, ctx, timer) == {"PASS_THROUGH"}
     assert ob.animation_data is None  # nothing applied while the worker runs
     gate.set()
     op._job.join(30)
-    assert ops._EngineOperator.modal(op, ctx, timer) == {"FINISHED"}
+    assert addon.operator_base.EngineOperator.modal(op, ctx, timer) == {"FINISHED"}
     assert ob.animation_data.action.name == "a person bows" and bpy.ops.bamm.generate.poll()
     assert any("Esc to cancel" in (s or "") for s in log["status"]) and log["status"][-1] is None
     # 2) Esc while running: cancelled, the scene keeps exactly what it had
     gate.clear()
     counts, snap = _datablock_counts(), fcurve_keys(addon, ob)
     op = fake_op()
-    assert ops._EngineOperator.modal(op, ctx, esc) == {"CANCELLED"}
+    assert addon.operator_base.EngineOperator.modal(op, ctx, esc) == {"CANCELLED"}
     gate.set()
     assert op._job.join(30) == "cancelled"
     assert _datablock_counts() == counts and fcurve_keys(addon, ob).keys() == snap.keys()
@@ -594,16 +628,16 @@ def test_modal_ui_path_progress_apply_and_escape(addon, scene, reference_joints)
 def test_scene_frame_rates_resample_both_ways(addon, scene, fps, reference_joints):
     """20 fps motion -> keys at the scene's fps -> read back at 20 fps: same motion."""
     scene.render.fps = fps
-    addon.jobs.set_engine_override(ReferenceMotionEngine(reference_joints))
+    addon.engine_loader.set_engine_override(ReferenceMotionEngine(reference_joints))
     ob = make_rig("smpl22")
     assert bpy.ops.bamm.generate(prompt="a person jumps", length=3.0) == {"FINISHED"}
     n = int(np.floor(59 * fps / 20 + 1e-9)) + 1
     assert tuple(ob.animation_data.action.frame_range) == (1, n)
-    from bamm_motion.operators import _read_motion
+    from bamm_motion.motion_io import read_motion
     from bamm_motion.rig import retargeter_for
 
     r, _ = retargeter_for(ob)
-    back, scale = _read_motion(bpy.context, ob, r, 1, n)
+    back, scale = read_motion(bpy.context, ob, r, 1, n, addon.engine_loader.ui_timebase())
     ref = reference_joints[: len(back)].astype(np.float64)
     assert len(back) >= 59
     # model frames that fall on a scene frame survive exactly; the others are interpolated twice
@@ -616,8 +650,8 @@ def test_scene_frame_rates_resample_both_ways(addon, scene, fps, reference_joint
 
 
 def test_custom_json_map_and_wrong_preset(addon, scene, tmp_path, reference_joints):
-    addon.jobs.set_engine_override(ReferenceMotionEngine(reference_joints[:40]))
-    bones = rp.template_rest_pose("smpl22", arms="A", roll="random", seed=11)
+    addon.engine_loader.set_engine_override(ReferenceMotionEngine(reference_joints[:40]))
+    bones = template_rest_pose("smpl22", arms="A", roll="random", seed=11)
     rename = {b["name"]: f"Bone_{i:02d}" for i, b in enumerate(bones)}
     for b in bones:
         b["name"], b["parent"] = rename[b["name"]], b["parent"] and rename[b["parent"]]

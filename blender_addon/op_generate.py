@@ -1,0 +1,72 @@
+"""bamm.generate: a new action from a prompt on the armature (variations as extra actions)."""
+from __future__ import annotations
+
+import bpy
+import numpy as np
+from bpy.props import FloatProperty, IntProperty, StringProperty
+
+from . import enums, keyframes, motion_io
+from .engine_loader import engine_loader, model_timebase
+from .operator_base import EngineOperator, Plan, checked_seconds, lookup_armature, prompt_text, scene_fps, settings
+from .rig import armature_from_context, retargeter_for
+
+_LIMITS = enums.limits()
+
+
+class BAMM_OT_generate(EngineOperator, bpy.types.Operator):
+    """Generate a motion from the prompt onto the armature, as a new action (the previous
+    action is stashed in the NLA)"""
+
+    bl_idname = "bamm.generate"
+    bl_label = "Generate"
+
+    length: FloatProperty(name="Length (s)", default=0.0, min=0.0, soft_max=_LIMITS["max_seconds"],
+                          description="Seconds; 0 = let the model predict the length")
+    variations: IntProperty(name="Variations", default=1, min=1, max=8,
+                            description="Number of motions; extra ones are stashed as actions")
+    start_frame: IntProperty(name="Start frame", default=-1, description="-1: the scene's start frame")
+    action_name: StringProperty(name="Action name", default="",
+                                description="Name of the new action (empty: the prompt); "
+                                            "variations get ' #2', ' #3', ...")
+    extra_shared = ("variations",)
+
+    def _fill_from_scene(self, context) -> None:
+        super()._fill_from_scene(context)
+        s = settings(context)
+        if not self.properties.is_property_set("length"):
+            self.length = s.seconds if s.length_mode == "SECONDS" else 0.0
+
+    @staticmethod
+    def plan_fn(self, context) -> Plan:
+        text = prompt_text(self)
+        ob = armature_from_context(context, self.armature)
+        retargeter, label = retargeter_for(ob, self.rig_preset, self.custom_map)
+        get_engine = engine_loader(context)
+        tb = model_timebase(context)
+        length = checked_seconds(tb, self.length, "length") if self.length > 0 else None
+        fps = scene_fps(context.scene)
+        start = context.scene.frame_start if self.start_frame < 0 else self.start_frame
+        n, seed, in_place = self.variations, self.seed, self.in_place
+        options = dict(cfg=float(self.guidance[0]), refine_cfg=float(self.guidance[1]), refine=self.refine)
+        ob_name = ob.name
+        name = self.action_name.strip() or text[:60]
+
+        def work(progress):
+            out = get_engine().generate(text, length=length, seed=seed, num_samples=n, progress=progress,
+                                        **options)
+            motions = out if isinstance(out, list) else [out]
+            return [motion_io.pipeline().motion_to_rig(retargeter, m.joints, tb.fps, fps, in_place=in_place)
+                    for m in motions]
+
+        def apply(context, poses):
+            ob = lookup_armature(ob_name)
+            # create the extra variations first so the first one ends up active
+            for i in reversed(range(len(poses))):
+                action = keyframes.assign_new_action(ob, name if i == 0 else f"{name} #{i + 1}")
+                frames = start + np.arange(len(poses[i].rotations))
+                keyframes.write_pose(ob, action, poses[i], frames)
+            t = len(poses[0].rotations)
+            return (f"Generated '{name}' on {ob.name} ({label}): {t} frames from frame {start}"
+                    + (f", {len(poses)} variations" if len(poses) > 1 else ""))
+
+        return Plan(work, apply, "generate")
