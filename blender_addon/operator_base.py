@@ -45,9 +45,10 @@ def scene_fps(scene) -> float:
 
 
 def checked_seconds(timebase, seconds: float, name: str, lo=None, hi=None) -> int:
-    """Seconds -> model frames through the model's timebase; its message as a UserError."""
+    """Seconds (a float property: single precision) -> model frames through the model's
+    timebase; its message as a UserError."""
     try:
-        return timebase.check_seconds(seconds, name, lo=lo, hi=hi)
+        return timebase.check_seconds(float(f"{seconds:.6g}"), name, lo=lo, hi=hi)
     except ValueError as e:
         raise UserError(str(e)) from None
 

@@ -8,8 +8,10 @@ HumanML3D mocap -- to judge the retarget + keying path on its own.
 """
 from __future__ import annotations
 
+import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -195,6 +197,88 @@ def test_built_zip_installs_as_extension(tmp_path):
     res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env,
                          timeout=120, cwd=str(tmp_path))
     assert "EXTENSION-OK" in res.stdout, res.stdout[-2000:] + res.stderr[-2000:]
+
+
+def test_enums_list_the_registries_and_registering_needs_no_torch(addon, tmp_path):
+    """The refinement and rig-preset menus are the engine's registries; with torch missing the
+    add-on still registers (the refinement menu then asks for the dependencies)."""
+    from bamm_core.generation.options import SamplingOptions
+    from bamm_core.generation.refinement import STRATEGIES
+
+    from bamm_motion import enums
+
+    s = bpy.context.scene.bamm
+    assert s.refine == SamplingOptions().refine and s.rig_preset == "AUTO"  # the defaults
+    refine, presets = enums.refine_items(s, bpy.context), enums.preset_items(s, bpy.context)
+    assert [it[0] for it in refine] == list(STRATEGIES)
+    assert [it[1] for it in refine] == [st.label for st in STRATEGIES.values()]
+    assert [it[0] for it in presets] == ["AUTO", *rp.registry(), "CUSTOM"]
+    assert [it[1] for it in presets[1:-1]] == [p.label for p in rp.registry().values()]
+    for name in STRATEGIES:  # every registry name is a value of the property
+        s.refine = name
+        assert s.refine == name
+    with pytest.raises(TypeError):
+        s.refine = "no_such_strategy"
+    s.refine = SamplingOptions().refine
+    root = tmp_path / "addons"
+    root.mkdir()
+    (root / MODULE).symlink_to(REPO / "blender_addon", target_is_directory=True)
+    script = textwrap.dedent(f"""
+        import sys
+        sys.modules["torch"] = None  # `import torch` fails, as before Install Dependencies
+        sys.path.insert(0, {str(root)!r})
+        import bpy, addon_utils
+        bpy.ops.wm.read_homefile(use_empty=True)
+        assert addon_utils.enable({MODULE!r}, default_set=True, handle_error=None) is not None
+        s = bpy.context.scene.bamm
+        enums = sys.modules[{MODULE!r} + ".enums"]
+        print("REFINE", [it[0] for it in enums.refine_items(s, bpy.context)], s.refine)
+        print("PRESETS", len(enums.preset_items(s, bpy.context)), s.rig_preset)
+        assert bpy.ops.bamm.create_armature() == {{"FINISHED"}}
+        try:
+            bpy.ops.bamm.generate(prompt="a person walks")
+        except RuntimeError as e:
+            print("GENERATE", str(e).splitlines()[0])
+    """)
+    res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                         cwd=str(tmp_path))
+    out = res.stdout
+    assert "REFINE ['UNAVAILABLE'] UNAVAILABLE" in out and f"PRESETS {len(rp.registry()) + 2} AUTO" in out, out + res.stderr
+    assert "GENERATE Error: " in out and "torch" in out.split("GENERATE", 1)[1], out
+
+
+def test_lengths_beyond_the_models_timebase_are_refused(addon, scene, reference_joints, tiny_model_dir,
+                                                        tmp_path):
+    """The model's timebase sets the limits: 20 s and 0.1 s are refused with the Timebase's
+    message (not clamped), so is an outpaint beyond one edit; a model whose config says 10 fps
+    gets limits twice as long, and its frames are resampled from 10 fps."""
+    from bamm_core.motion.timebase import HUMANML3D
+
+    addon.engine_loader.set_engine_override(ReferenceMotionEngine(reference_joints))
+    ob = make_rig("smpl22")
+    assert bpy.ops.bamm.generate(prompt="a person walks") == {"FINISHED"}
+    addon.engine_loader.set_engine_override(None)
+    snap = fcurve_keys(addon, ob)
+    for seconds in (20.0, 0.1):
+        with pytest.raises(ValueError) as want:
+            HUMANML3D.check_seconds(seconds, "length")
+        with pytest.raises(RuntimeError) as got:
+            bpy.ops.bamm.generate(prompt="a person walks", length=seconds)
+        assert str(want.value) in str(got.value) and "0.2-9.8 seconds" in str(got.value)
+    most = HUMANML3D.frames_to_seconds(HUMANML3D.max_extend_frames)
+    with pytest.raises(RuntimeError, match=rf"seconds after must be 0-{most:g} seconds, got 30"):
+        bpy.ops.bamm.outpaint(prompt="a person walks", seconds_after=30.0)
+    assert fcurve_keys(addon, ob).keys() == snap.keys() and len(bpy.data.actions) == 1
+    # a model at 10 fps: 15 s is 150 model frames, 0.3 s is below one token (0.4 s)
+    slow = tmp_path / "slow"
+    shutil.copytree(tiny_model_dir, slow)
+    config = json.loads((slow / "config.json").read_text())
+    (slow / "config.json").write_text(json.dumps({**config, "fps": 10}))
+    bpy.context.preferences.addons[MODULE].preferences.model_folder = str(slow)
+    assert bpy.ops.bamm.generate(prompt="a person walks", length=15.0) == {"FINISHED"}
+    assert tuple(ob.animation_data.action.frame_range) == (1, len(resample_positions(np.zeros((150, 1)), 10, 24)))
+    with pytest.raises(RuntimeError, match=r"length must be 0\.4-19\.6 seconds"):
+        bpy.ops.bamm.generate(prompt="a person walks", length=0.3)
 
 
 def test_dependency_status_is_explained_not_raised(addon):
