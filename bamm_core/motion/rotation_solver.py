@@ -32,7 +32,6 @@ from __future__ import annotations
 import numpy as np
 
 from .blending import smoothstep
-from .rotations import matrix_to_quat, qbetween, qinv, qmul, quat_from_axis_angle, quat_to_matrix
 from .skeleton import PARENTS
 
 #: the next joint down the limb / spine of each HumanML3D joint (None: an end joint)
@@ -54,20 +53,28 @@ TWIST_CONFIDENCE = 15.0
 
 
 def normalize(v: np.ndarray, eps: float = 1e-9) -> np.ndarray:
-    return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), eps)
+    return v / np.maximum(np.sqrt(np.sum(v * v, axis=-1, keepdims=True)), eps)
+
+
+def cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``np.cross`` of ``(..., 3)`` arrays (broadcasting), without its per-call overhead."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    a0, a1, a2 = a[..., 0], a[..., 1], a[..., 2]
+    b0, b1, b2 = b[..., 0], b[..., 1], b[..., 2]
+    return np.stack([a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0], axis=-1)
 
 
 def frame(primary: np.ndarray, secondary: np.ndarray) -> np.ndarray:
     """Orthonormal frames ``(..., 3, 3)`` with columns (p, s_perp, p x s_perp)."""
     p = normalize(primary)
     s = normalize(secondary - np.sum(secondary * p, axis=-1, keepdims=True) * p)
-    return np.stack([p, s, np.cross(p, s)], axis=-1)
+    return np.stack([p, s, cross(p, s)], axis=-1)
 
 
 def swing(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Smallest rotation ``(..., 3, 3)`` taking direction(s) a onto b (antiparallel: 180 deg)."""
     a, b = normalize(a), normalize(b)
-    v = np.cross(a, b)
+    v = cross(a, b)
     c = np.sum(a * b, axis=-1)
     k = np.zeros(v.shape[:-1] + (3, 3))
     k[..., 0, 1], k[..., 0, 2], k[..., 1, 2] = -v[..., 2], v[..., 1], -v[..., 0]
@@ -78,9 +85,9 @@ def swing(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     bad = 1.0 + c <= 1e-8
     if np.any(bad):  # rotate 180 degrees about an axis perpendicular to a
         ab = np.atleast_2d(a)[np.atleast_1d(bad)]
-        axis = np.cross(ab, np.array([1.0, 0.0, 0.0]))
+        axis = cross(ab, np.array([1.0, 0.0, 0.0]))
         small = np.linalg.norm(axis, axis=-1) < 1e-6
-        axis[small] = np.cross(ab[small], np.array([0.0, 0.0, 1.0]))
+        axis[small] = cross(ab[small], np.array([0.0, 0.0, 1.0]))
         axis = normalize(axis)
         flip = 2.0 * axis[:, :, None] * axis[:, None, :] - np.eye(3)
         r = np.array(r)
@@ -103,16 +110,16 @@ def secondary_directions(x: np.ndarray) -> dict[int, np.ndarray]:
     hip_across = normalize(seg(2, 1))
     sh_across = normalize(seg(17, 16))
     up = normalize(seg(9, 12) + seg(0, 9))
-    fwd = normalize(np.cross(sh_across + hip_across, up))
+    fwd = normalize(cross(sh_across + hip_across, up))
     sec: dict[int, np.ndarray] = {0: seg(0, 3), 3: hip_across + sh_across, 6: hip_across + 2 * sh_across,
                                   9: seg(14, 13), 12: sh_across, 13: up, 14: up}
     for hip, knee, ankle in ((1, 4, 7), (2, 5, 8)):
-        s = _bend_normal(np.cross(normalize(seg(hip, knee)), normalize(seg(knee, ankle))), hip_across)
+        s = _bend_normal(cross(normalize(seg(hip, knee)), normalize(seg(knee, ankle))), hip_across)
         sec[hip] = sec[knee] = sec[ankle] = s
     fwd_eff = fwd - 0.3 * up
     for sh, el, wr in ((16, 18, 20), (17, 19, 21)):
         upper = normalize(seg(sh, el))
-        s = _bend_normal(np.cross(upper, normalize(seg(el, wr))), np.cross(upper, fwd_eff))
+        s = _bend_normal(cross(upper, normalize(seg(el, wr))), cross(upper, fwd_eff))
         sec[sh] = sec[el] = s
     return sec
 
@@ -136,7 +143,7 @@ def _body_forward(x: np.ndarray) -> np.ndarray:
     hip_across = normalize(x[..., 1, :] - x[..., 2, :])
     sh_across = normalize(x[..., 16, :] - x[..., 17, :])
     up = normalize(x[..., 12, :] - x[..., 0, :])
-    return normalize(np.cross(sh_across + hip_across, up))
+    return normalize(cross(sh_across + hip_across, up))
 
 
 def bend_direction(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -162,8 +169,16 @@ def smooth_angle(phi: np.ndarray, weight: np.ndarray, smooth: float = 4.0, prior
     diag[-1] -= smooth
     if n == 1:
         diag = (weight + prior).astype(np.complex128)
-    rhs = (weight * np.exp(1j * phi) + prior).tolist()
-    diag = diag.tolist()
+    rhs = weight * np.exp(1j * phi) + prior
+    try:
+        from scipy.linalg import solve_banded  # C speed where available (Blender may lack scipy)
+    except ImportError:
+        solve_banded = None
+    if solve_banded is not None:
+        ab = np.zeros((3, n), np.complex128)
+        ab[0, 1:], ab[1], ab[2, :-1] = -smooth, diag, -smooth
+        return np.angle(solve_banded((1, 1), ab, rhs))
+    rhs, diag = rhs.tolist(), diag.tolist()
     # Thomas algorithm (off-diagonals -smooth) on plain complex numbers
     c, d = [-smooth / diag[0]], [rhs[0] / diag[0]]
     for t in range(1, n):
@@ -175,16 +190,33 @@ def smooth_angle(phi: np.ndarray, weight: np.ndarray, smooth: float = 4.0, prior
     return np.angle(np.array(d))
 
 
-def _cumulative(steps: np.ndarray, q0: np.ndarray) -> np.ndarray:
-    """``(T, 4)``: q0, then each quaternion step ``(T-1, 4)`` applied on the left in turn
-    (a sequential product: plain floats are far faster than numpy per frame)."""
-    out = [tuple(q0)]
-    w, x, y, z = out[0]
-    for bw, bx, by, bz in steps.tolist():
-        w, x, y, z = (bw * w - bx * x - by * y - bz * z, bw * x + bx * w + by * z - bz * y,
-                      bw * y - bx * z + by * w + bz * x, bw * z + bx * y - by * x + bz * w)
-        out.append((w, x, y, z))
-    return np.array(out)
+def _axis_angle_matrix(axis: np.ndarray, angle: np.ndarray) -> np.ndarray:
+    """Rotations ``(T, 3, 3)`` by ``angle (T,)`` about unit ``axis (T, 3)`` (Rodrigues)."""
+    c, s = np.cos(angle)[:, None, None], np.sin(angle)[:, None, None]
+    k = np.zeros(axis.shape[:-1] + (3, 3))
+    k[:, 0, 1], k[:, 0, 2], k[:, 1, 2] = -axis[:, 2], axis[:, 1], -axis[:, 0]
+    k[:, 1, 0], k[:, 2, 0], k[:, 2, 1] = axis[:, 2], -axis[:, 1], axis[:, 0]
+    return c * np.eye(3) + s * k + (1 - c) * axis[:, :, None] * axis[:, None, :]
+
+
+def transport(b: np.ndarray, u0: np.ndarray) -> np.ndarray:
+    """Parallel transport ``(T, 3)`` of the vector ``u0`` (perpendicular to ``b[0]``) along the
+    unit directions ``b (T, 3)``: each frame turned by the smallest rotation b[t-1] -> b[t].
+
+    Vectorised: in a per-frame reference frame (s_t, b_t x s_t) across the bone, the angle
+    of the transported vector grows by the angle between s_t and the turned s_{t-1}."""
+    axes = np.eye(3)[np.argmin(np.abs(b), axis=-1)]  # the axis least along each b
+    s = normalize(cross(b, axes))
+    turned = np.einsum("tij,tj->ti", swing(b[:-1], b[1:]), s[:-1])
+    step = np.arctan2((b[1:] * cross(s[1:], turned)).sum(-1), (s[1:] * turned).sum(-1))
+    alpha = np.arctan2((b[0] * cross(s[0], u0)).sum(), s[0] @ u0) + np.concatenate([[0.0], np.cumsum(step)])
+    return np.cos(alpha)[:, None] * s + np.sin(alpha)[:, None] * cross(b, s)
+
+
+def _perpendicular(v: np.ndarray) -> np.ndarray:
+    """A unit vector perpendicular to ``v (3,)``."""
+    e = cross(v, [1.0, 0.0, 0.0])
+    return normalize(e if np.linalg.norm(e) > 1e-6 * np.linalg.norm(v) else cross(v, [0.0, 0.0, 1.0]))
 
 
 def _limb_rotation(rest: np.ndarray, x: np.ndarray, j: int, parent_rot: np.ndarray) -> np.ndarray:
@@ -193,14 +225,18 @@ def _limb_rotation(rest: np.ndarray, x: np.ndarray, j: int, parent_rot: np.ndarr
     b = normalize(x[:, mid] - x[:, j], 1e-12)
     out, sin = bend_direction(x[:, j], x[:, mid], x[:, end])
     rest_b = rest[mid] - rest[j]
-    q_bend = matrix_to_quat(frame(b, out) @ frame(rest_b, side * _body_forward(rest)).T)
-    # twist-free frame carried along the bone from frame 0 (no twist relative to the parent)
-    q0 = matrix_to_quat(swing(parent_rot[0] @ rest_b, b[0]) @ parent_rot[0])
-    carried = _cumulative(qbetween(b[:-1], b[1:]), q0)
-    dq = qmul(q_bend, qinv(carried))
-    phi = 2.0 * np.arctan2((dq[:, 1:] * b).sum(-1), dq[:, 0])
+    bend = frame(b, out) @ frame(rest_b, side * _body_forward(rest)).T
+    # the twist-free reference: starts with no twist relative to the parent, then carried
+    # along the bone frame by frame with the smallest rotations (parallel transport)
+    start = swing(parent_rot[0] @ rest_b, b[0]) @ parent_rot[0]
+    e = _perpendicular(rest_b)
+    ref = frame(b, transport(b, start @ e)) @ frame(rest_b, e).T
+    # both take the rest bone onto b: they differ by a turn phi about b
+    d = bend @ np.swapaxes(ref, -1, -2)
+    vee = np.stack([d[:, 2, 1] - d[:, 1, 2], d[:, 0, 2] - d[:, 2, 0], d[:, 1, 0] - d[:, 0, 1]], -1)
+    phi = np.arctan2(0.5 * (vee * b).sum(-1), 0.5 * (np.trace(d, axis1=1, axis2=2) - 1.0))
     theta = smooth_angle(phi, TWIST_CONFIDENCE * smoothstep(sin, 0.1, 0.35))
-    return quat_to_matrix(qmul(quat_from_axis_angle(b, theta), carried))
+    return _axis_angle_matrix(b, theta) @ ref
 
 
 def _from_parent(rest: np.ndarray, x: np.ndarray, j: int, c: int, p: int,
@@ -229,7 +265,7 @@ def solve_world_rotations(rest: np.ndarray, joints: np.ndarray,
     order = sorted(child) if order is None else order
     joints = np.asarray(joints, np.float64)
     rest_frames = segment_frames(np.asarray(rest, np.float64), child) if rest_frames is None else rest_frames
-    posed = segment_frames(joints, child)
+    sec = secondary_directions(joints)
     rest = np.asarray(rest, np.float64)
     eye = np.broadcast_to(np.eye(3), (len(joints), 3, 3))
     out: dict[int, np.ndarray] = {}
@@ -241,12 +277,12 @@ def solve_world_rotations(rest: np.ndarray, joints: np.ndarray,
             out[j] = _limb_rotation(rest, joints, j, parent_rot)
         elif j in FROM_PARENT and c is not None and p is not None and child.get(p) == j:
             out[j] = _from_parent(rest, joints, j, c, p, parent_rot)
-        elif j in posed:
-            out[j] = posed[j] @ rest_frames[j].T
+        elif j in rest_frames:
+            out[j] = frame(primary_direction(joints, j, c), sec[j]) @ rest_frames[j].T
         else:
             out[j] = parent_rot
     return out
 
 
 __all__ = ["PRIMARY_CHILD", "LIMBS", "FROM_PARENT", "bend_direction", "smooth_angle", "normalize", "frame", "swing", "secondary_directions",
-           "primary_direction", "segment_frames", "solve_world_rotations"]
+           "primary_direction", "segment_frames", "solve_world_rotations", "transport"]
