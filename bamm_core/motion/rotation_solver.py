@@ -3,7 +3,7 @@
 Given a rest pose and posed positions of the 22 HumanML3D joints (the same space, any scale),
 :func:`solve_world_rotations` finds for every joint ``j`` the *world delta rotation*
 ``D_j(t)`` that turns the rest pose's segment at ``j`` into the posed one.  Each segment
-has a frame built from two directions (:func:`segment_frame`):
+has a frame built from two directions (:func:`segment_frames`):
 
 * the *primary* direction, matched exactly: joint -> its primary child (the next joint down
   the limb or spine, e.g. knee -> ankle; a caller may skip joints, e.g. spine1 -> spine3 on a
@@ -22,10 +22,10 @@ has a frame built from two directions (:func:`segment_frame`):
 * knees, elbows and ankles (:data:`FROM_PARENT`): the smallest rotation from the parent
   bone, with the rest pose's bend removed - a knee or elbow turns about its hinge axis.
 
-  Joints without a primary child (toes, head, hands) follow
-another joint's rotation (their parent's).  A BVH joint's world rotation is ``D_j`` of the
-template skeleton; a rig bone with rest rotation ``R`` and parent delta ``D_p`` gets the
-pose rotation ``R^T D_p^T D_j R`` (see :mod:`bamm_core.rigs.retargeting`).
+Joints without a primary child (toes, head, hands) follow another joint's rotation (their
+parent's).  A BVH joint's world rotation is ``D_j`` of the template skeleton; a rig bone
+with rest rotation ``R`` and parent delta ``D_p`` gets the pose rotation ``R^T D_p^T D_j R``
+(see :mod:`bamm_core.rigs.retargeting`).
 """
 from __future__ import annotations
 
