@@ -543,6 +543,9 @@ def test_bad_input_reports_clear_errors_and_changes_nothing(addon, scene, refere
     with pytest.raises(RuntimeError, match="outside the action"):
         bpy.ops.bamm.inpaint(prompt="a person jumps", frame_start=40, frame_end=400)
     unchanged()
+    with pytest.raises(RuntimeError, match="30–20 is reversed"):
+        bpy.ops.bamm.inpaint(prompt="a person jumps", frame_start=30, frame_end=20)
+    unchanged()
     bpy.context.view_layer.objects.active = None
     with pytest.raises(RuntimeError, match="no armature"):
         bpy.ops.bamm.generate(prompt="a person jumps")
