@@ -48,3 +48,12 @@ def test_quaternion_slerp_constant_angular_velocity():
         resample_quaternions(np.zeros((4, 3)), 30, 20)
     with pytest.raises(ValueError):
         resample_positions(x=np.zeros((4, 3)), src_fps=0, dst_fps=20)
+
+
+def test_equal_rates_return_a_float64_copy():
+    x = np.random.default_rng(1).normal(size=(7, 22, 3)).astype(np.float32)
+    y = resample_positions(x, 24, 24)
+    assert y.dtype == np.float64 and y is not x
+    np.testing.assert_array_equal(y, x)
+    y[0] = 0
+    assert x[0].any()  # a copy: the caller's array is untouched
