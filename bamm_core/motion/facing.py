@@ -24,14 +24,17 @@ def _normalize(v: np.ndarray) -> np.ndarray:
     return v / np.linalg.norm(v, axis=-1, keepdims=True)
 
 
-def across_vector(joints: np.ndarray, face_joints=T2M_FACE_JOINTS,
-                  buggy_order: bool = False) -> np.ndarray:
-    """Unit vector ``(..., 3)`` pointing from the body's left side to its right side."""
+def _across(joints: np.ndarray, face_joints, buggy_order: bool = False) -> np.ndarray:
     r_hip, l_hip, r_sdr, l_sdr = face_joints
     if buggy_order:
         r_hip, l_hip = l_hip, r_hip
-    across = (joints[..., r_hip, :] - joints[..., l_hip, :]) + (joints[..., r_sdr, :] - joints[..., l_sdr, :])
-    return _normalize(across)
+    return (joints[..., r_hip, :] - joints[..., l_hip, :]) + (joints[..., r_sdr, :] - joints[..., l_sdr, :])
+
+
+def across_vector(joints: np.ndarray, face_joints=T2M_FACE_JOINTS,
+                  buggy_order: bool = False) -> np.ndarray:
+    """Unit vector ``(..., 3)`` pointing from the body's left side to its right side."""
+    return _normalize(_across(joints, face_joints, buggy_order))
 
 
 def facing_direction(joints: np.ndarray, face_joints=T2M_FACE_JOINTS,
@@ -43,9 +46,7 @@ def facing_direction(joints: np.ndarray, face_joints=T2M_FACE_JOINTS,
 def facing_yaw(joints: np.ndarray, face_joints=T2M_FACE_JOINTS) -> np.ndarray:
     """Heading ``(...)`` about +Y in radians of ``(..., J, 3)`` joints; 0 = facing +Z,
     pi/2 = facing +X."""
-    joints = np.asarray(joints)
-    r_hip, l_hip, r_sdr, l_sdr = face_joints
-    across = (joints[..., r_hip, :] - joints[..., l_hip, :]) + (joints[..., r_sdr, :] - joints[..., l_sdr, :])
+    across = _across(np.asarray(joints), face_joints)
     # forward = Y x across = (across_z, 0, -across_x)
     return np.arctan2(across[..., 2], -across[..., 0])
 

@@ -101,16 +101,22 @@ def _bend_normal(n_raw: np.ndarray, fallback: np.ndarray, sin_limit: float = np.
     return w * normalize(n_raw) + (1.0 - w) * normalize(fallback)
 
 
+def body_axes(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Unit hip line, shoulder line (both right -> left), up (pelvis -> neck) and forward
+    ``(..., 3)`` of joints ``(..., 22, 3)``."""
+    hip_across = normalize(x[..., 1, :] - x[..., 2, :])
+    sh_across = normalize(x[..., 16, :] - x[..., 17, :])
+    up = normalize(x[..., 12, :] - x[..., 0, :])
+    return hip_across, sh_across, up, normalize(cross(sh_across + hip_across, up))
+
+
 def secondary_directions(x: np.ndarray) -> dict[int, np.ndarray]:
     """Twist reference vector ``(..., 3)`` of every joint that has a frame, from joints
     ``(..., 22, 3)`` alone (independent of the space they are expressed in)."""
     def seg(a, b):
         return x[..., b, :] - x[..., a, :]
 
-    hip_across = normalize(seg(2, 1))
-    sh_across = normalize(seg(17, 16))
-    up = normalize(seg(9, 12) + seg(0, 9))
-    fwd = normalize(cross(sh_across + hip_across, up))
+    hip_across, sh_across, up, fwd = body_axes(x)
     sec: dict[int, np.ndarray] = {0: seg(0, 3), 3: hip_across + sh_across, 6: hip_across + 2 * sh_across,
                                   9: seg(14, 13), 12: sh_across, 13: up, 14: up}
     for hip, knee, ankle in ((1, 4, 7), (2, 5, 8)):
@@ -137,13 +143,6 @@ def segment_frames(x: np.ndarray, child: dict[int, int | None],
     sec = secondary_directions(x) if secondary is None else secondary
     return {j: frame(primary_direction(x, j, c), sec[j])
             for j, c in child.items() if j == 0 or c is not None}
-
-
-def _body_forward(x: np.ndarray) -> np.ndarray:
-    hip_across = normalize(x[..., 1, :] - x[..., 2, :])
-    sh_across = normalize(x[..., 16, :] - x[..., 17, :])
-    up = normalize(x[..., 12, :] - x[..., 0, :])
-    return normalize(cross(sh_across + hip_across, up))
 
 
 def bend_direction(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -225,7 +224,7 @@ def _limb_rotation(rest: np.ndarray, x: np.ndarray, j: int, parent_rot: np.ndarr
     b = normalize(x[:, mid] - x[:, j], 1e-12)
     out, sin = bend_direction(x[:, j], x[:, mid], x[:, end])
     rest_b = rest[mid] - rest[j]
-    bend = frame(b, out) @ frame(rest_b, side * _body_forward(rest)).T
+    bend = frame(b, out) @ frame(rest_b, side * body_axes(rest)[3]).T
     # the twist-free reference: starts with no twist relative to the parent, then carried
     # along the bone frame by frame with the smallest rotations (parallel transport)
     start = swing(parent_rot[0] @ rest_b, b[0]) @ parent_rot[0]
