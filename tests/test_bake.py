@@ -229,7 +229,7 @@ def test_three_job_batch_makes_named_actions_and_exports(tmp_path, two_armature_
     jobs = write_json(tmp_path / "jobs.json", [
         {"prompt": "a person walks forward", "armature": "Hero", "seconds": 3, "seed": 1, "action": "walk",
          "export": "walk.fbx"},
-        {"prompt": "a person jumps", "armature": "Villain", "seconds": 2, "seed": 2, "action": "jump",
+        {"prompt": "a person jumps", "armature": "Villain", "seconds": 2, "seed": 2, "action": "jump", "refine": "none",
          "export": "jump.bvh"},
         {"prompt": "a person waves", "armature": "Hero", "seconds": 2, "seed": 3, "start_frame": 10,
          "action": "wave"},
