@@ -121,6 +121,23 @@ def test_lengths_are_checked_with_the_models_timebase(tmp_path):
                                    HUMANML3D) == ["job 0: field 'seconds': " + bake_jobs.seconds_error(15.0, HUMANML3D)]
 
 
+def test_validation_reads_the_models_timebase(tmp_path, tiny_model_dir, capsys):
+    """--model's config sets the limits --validate-only checks (a 10 fps model: 0.4-19.6 s)."""
+    import shutil
+
+    slow = tmp_path / "slow"
+    shutil.copytree(tiny_model_dir, slow)
+    config = json.loads((slow / "config.json").read_text())
+    (slow / "config.json").write_text(json.dumps({**config, "fps": 10}))
+    jobs = write_json(tmp_path / "jobs.json", [{"prompt": "a person walks", "seconds": 15}])
+    assert bake.main(["--jobs", str(jobs), "--validate-only"]) == 2  # the bundled model: 9.8 s at most
+    assert "0.2-9.8 seconds, got 15" in capsys.readouterr().err
+    assert bake.main(["--jobs", str(jobs), "--model", str(slow), "--validate-only"]) == 0
+    write_json(jobs, [{"prompt": "a person walks", "seconds": 0.3}])
+    assert bake.main(["--jobs", str(jobs), "--model", str(slow), "--validate-only"]) == 2
+    assert "0.4-19.6 seconds, got 0.3" in capsys.readouterr().err
+
+
 def test_refine_field_comes_from_the_registry():
     from bamm_core.generation.refinement import STRATEGIES
 
