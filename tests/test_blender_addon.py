@@ -46,10 +46,10 @@ def addon(tmp_path_factory, tiny_model_dir):
     bpy.ops.wm.read_homefile(use_empty=True)
     mod = addon_utils.enable(MODULE, default_set=True, handle_error=None)
     assert mod is not None, "add-on failed to enable"
-    from bamm_motion import engine_loader, jobs, keyframes, operator_base, operators
+    from bamm_motion import engine_loader, jobs, keyframes, operators_base, operators
 
     yield SimpleNamespace(mod=mod, jobs=jobs, keyframes=keyframes, operators=operators,
-                          operator_base=operator_base, engine_loader=engine_loader,
+                          operators_base=operators_base, engine_loader=engine_loader,
                           model_dir=str(tiny_model_dir))
     engine_loader.set_engine_override(None)
     addon_utils.disable(MODULE, default_set=True)
@@ -682,7 +682,7 @@ def test_modal_ui_path_progress_apply_and_escape(addon, scene, reference_joints)
         op = SimpleNamespace(**params, _timer="timer")
         op.report = lambda kind, msg: log["reports"].append((set(kind), msg))
         for name in ("_cleanup", "_finish"):
-            setattr(op, name, types.MethodType(getattr(addon.operator_base.EngineOperator, name), op))
+            setattr(op, name, types.MethodType(getattr(addon.operators_base.EngineOperator, name), op))
         op._running = ops.BAMM_OT_generate.plan_fn(op, bpy.context)
         op._job = addon.jobs.Job(op._running.work).start()
         return op
@@ -692,18 +692,18 @@ def test_modal_ui_path_progress_apply_and_escape(addon, scene, reference_joints)
     op = fake_op()
     addon.jobs.set_busy(op._job)
     assert not bpy.ops.bamm.generate.poll()  # a second run waits for this one
-    assert addon.operator_base.EngineOperator.modal(op, ctx, timer) == {"PASS_THROUGH"}
+    assert addon.operators_base.EngineOperator.modal(op, ctx, timer) == {"PASS_THROUGH"}
     assert ob.animation_data is None  # nothing applied while the worker runs
     gate.set()
     op._job.join(30)
-    assert addon.operator_base.EngineOperator.modal(op, ctx, timer) == {"FINISHED"}
+    assert addon.operators_base.EngineOperator.modal(op, ctx, timer) == {"FINISHED"}
     assert ob.animation_data.action.name == "a person bows" and bpy.ops.bamm.generate.poll()
     assert any("Esc to cancel" in (s or "") for s in log["status"]) and log["status"][-1] is None
     # 2) Esc while running: cancelled, the scene keeps exactly what it had
     gate.clear()
     counts, snap = _datablock_counts(), fcurve_keys(addon, ob)
     op = fake_op()
-    assert addon.operator_base.EngineOperator.modal(op, ctx, esc) == {"CANCELLED"}
+    assert addon.operators_base.EngineOperator.modal(op, ctx, esc) == {"CANCELLED"}
     gate.set()
     assert op._job.join(30) == "cancelled"
     assert _datablock_counts() == counts and fcurve_keys(addon, ob).keys() == snap.keys()

@@ -9,7 +9,7 @@ from bpy.props import EnumProperty, StringProperty
 from . import dependencies
 from .core import submodule
 from .engine_loader import prefs
-from .operator_base import settings
+from .operators_base import settings
 from .rig import add_edit_bones
 
 

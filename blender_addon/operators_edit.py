@@ -12,7 +12,7 @@ from bpy.props import FloatProperty, IntProperty
 
 from . import enums, keyframes, motion_io
 from .engine_loader import engine_loader, model_timebase
-from .operator_base import EngineOperator, Plan, checked_seconds, lookup_armature, prompt_text, scene_fps
+from .operators_base import EngineOperator, Plan, checked_seconds, lookup_armature, prompt_text, scene_fps
 from .rig import UserError, armature_from_context, retargeter_for
 
 _LIMITS = enums.limits()
