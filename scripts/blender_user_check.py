@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -56,6 +57,9 @@ def mixamo_rig(ext_dir: Path):
         bone = next((ob.data.bones.get(n) for n in names if ob.data.bones.get(n)), None)
         if bone is not None and joint in mixamo:
             bone.name = "mixamorig:" + mixamo[joint][0]
+    ob.name = "MixamoRig"
+    renamed = [b.name for b in ob.data.bones if b.name.startswith("mixamorig:")]
+    assert len(renamed) == 22, [b.name for b in ob.data.bones]
     return ob
 
 
@@ -65,6 +69,13 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     tmp = Path(tempfile.mkdtemp(prefix="bamm-user-check-"))
     os.environ["BLENDER_USER_RESOURCES"] = str(tmp / "user")
+    try:
+        return check(tmp, args.choice)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)  # the extension folder holds GBs of torch
+
+
+def check(tmp: Path, choice: str) -> int:
     t0 = time.time()
     subprocess.run([sys.executable, str(REPO / "scripts" / "build_addon.py"), "--out", str(tmp)],
                    check=True, capture_output=True)
@@ -89,7 +100,7 @@ def main(argv=None) -> int:
     saved = {k: os.environ.get(k) for k in blocked}
     os.environ.update(blocked)
     try:
-        ok = deps.install(report=lambda m: None, choice=args.choice)
+        ok = deps.install(report=lambda m: None, choice=choice)
     finally:
         for k, v in saved.items():
             os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
@@ -100,7 +111,7 @@ def main(argv=None) -> int:
     t0 = step(f"blocked index -> {msg[:110]}...", t0)
 
     # 3. the real install, from the package index
-    ok = deps.install(report=print, choice=args.choice)
+    ok = deps.install(report=print, choice=choice)
     ready, msg = deps.status()
     assert ok and ready, msg
     assert not [p.name for p in sp.iterdir() if p.name.lower().startswith("numpy")], "numpy in the folder"
@@ -110,7 +121,7 @@ def main(argv=None) -> int:
     assert (numpy.__version__, numpy.__file__) == np_before
     blender_numpy_modules_work()
     size = sum(f.stat().st_size for f in sp.rglob("*") if f.is_file()) / 1e9
-    t0 = step(f"dependencies installed ({args.choice}: torch {torch.__version__}, {size:.1f} GB in "
+    t0 = step(f"dependencies installed ({choice}: torch {torch.__version__}, {size:.1f} GB in "
               f"{sp}); NumPy {numpy.__version__} unchanged", t0)
 
     # 4. generate on a Mixamo-named rig, inpaint a range
