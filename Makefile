@@ -32,7 +32,7 @@ test-blender-all:
 	$(PYTHON) scripts/blender_matrix.py
 
 # The part of the matrix .ci/run runs besides `make test` (which is Blender 5.0 in .venv).
-BLENDER_CI ?= 4.2 5.3
+BLENDER_CI ?= 4.2 4.5 5.3
 test-blender-ci:
 	$(PYTHON) scripts/blender_matrix.py --only $(BLENDER_CI)
 
