@@ -132,14 +132,24 @@ def write_constraints(path: str) -> str:
 
 
 def commands(p: Plan, target: str, constraints: str) -> list[list[str]]:
-    """The pip command lines that install ``p`` into ``target``."""
-    pip = [sys.executable, "-m", "pip", "install", "--target", target, "--upgrade",
-           "--no-input", "--disable-pip-version-check", *p.pip_options]
-    index = ["--extra-index-url", p.torch.index] if p.torch.index else []
-    main = pip + ["--only-binary=:all:", "-c", constraints] + index + [p.torch.requirement] + p.requirements
-    cmds = [main]
-    if p.no_deps:
-        cmds.append(pip + ["--no-deps"] + p.no_deps)
+    """The pip command lines that install ``p`` into ``target``.
+
+    A torch build from PyTorch's own index is first downloaded alone (``--index-url``: only
+    that index, so it is that build or a clear failure), then installed from that download
+    with everything else from the default index (which is not asked again and again for
+    every other package)."""
+    options = ["--no-input", "--disable-pip-version-check", "--only-binary=:all:", *p.pip_options]
+    pip = [sys.executable, "-m", "pip"]
+    cmds, links = [], []
+    if p.torch.index:
+        wheels = os.path.join(os.path.dirname(target), "wheels")
+        cmds.append(pip + ["download", "--no-deps", "--dest", wheels, *options,
+                           "--index-url", p.torch.index, p.torch.requirement])
+        links = ["--find-links", wheels]
+    install = pip + ["install", "--target", target, "--upgrade", *options]
+    cmds.append(install + ["-c", constraints, *links, p.torch.requirement, *p.requirements])
+    if p.no_deps:  # pure-Python source archives, no compiler involved
+        cmds.append([a for a in install if a != "--only-binary=:all:"] + ["--no-deps"] + p.no_deps)
     return cmds
 
 
@@ -156,7 +166,8 @@ def manual_steps(p: Plan, target: str) -> str:
     index = f" --extra-index-url {p.torch.index}" if p.torch.index else ""
     pkgs = " ".join(f'"{r}"' for r in [p.torch.requirement] + p.requirements)
     return (f'install by hand: "{sys.executable}" -m pip install --only-binary=:all: --target "{target}"'
-            f'{index} {pkgs} "numpy=={blender_numpy()}" then delete the numpy folders there and restart Blender')
+            f'{index} {pkgs} "numpy=={blender_numpy()}", then delete the numpy folders there and '
+            f'restart Blender')
 
 
 # --------------------------------------------------------------------------------------
@@ -186,7 +197,7 @@ def install_plan(p: Plan, final: str, run=subprocess.run) -> tuple[bool, str]:
         constraints = write_constraints(os.path.join(tmp, "constraints.txt"))
         target = os.path.join(tmp, "site-packages")
         for cmd in commands(p, target, constraints):
-            proc = run(cmd, capture_output=True, text=True, timeout=3600)
+            proc = run(cmd, capture_output=True, text=True, timeout=3600, cwd=tmp)
             _state["log"] = (proc.stdout or "")[-4000:] + (proc.stderr or "")[-4000:]
             if proc.returncode != 0:
                 lines = [l for l in (proc.stderr or proc.stdout or "").strip().splitlines() if l.strip()]

@@ -86,17 +86,28 @@ def test_each_platform_offers_a_build_with_its_size(deps, system):
 
 
 def test_commands_pin_blenders_numpy_and_never_build(deps, tmp_path):
-    main, clip = deps.install_commands(str(tmp_path / "site-packages"), cpu_only=True,
-                                       constraints=str(tmp_path / "c.txt"))
+    build = deps.torch_builds("Linux", "x86_64")["CPU"]
+    fetch, main, clip = deps.commands(deps.Plan(build), str(tmp_path / "site-packages"), str(tmp_path / "c.txt"))
+    # the CPU build alone from PyTorch's index (only that index: that build or a clear failure) ...
+    assert fetch[:4] == [sys.executable, "-m", "pip", "download"] and fetch[-1] == build.requirement
+    assert fetch[fetch.index("--index-url") + 1] == deps.CPU_INDEX and "--no-deps" in fetch
+    wheels = fetch[fetch.index("--dest") + 1]
+    # ... then installed from that download, the rest from the default index, NumPy constrained
     assert main[:4] == [sys.executable, "-m", "pip", "install"]
     assert main[main.index("--target") + 1] == str(tmp_path / "site-packages")
-    assert "--only-binary=:all:" in main and main[main.index("-c") + 1] == str(tmp_path / "c.txt")
-    assert not any(a.startswith("numpy") for a in main + clip)  # never asked for, only constrained
-    assert f"torch=={deps.TORCH_VERSION}" in " ".join(main)
-    assert "--no-deps" in clip and clip[-1] == "openai-clip"
+    assert main[main.index("--find-links") + 1] == wheels and deps.CPU_INDEX not in main
+    assert "--only-binary=:all:" in main and "--only-binary=:all:" in fetch
+    assert main[main.index("-c") + 1] == str(tmp_path / "c.txt") and build.requirement in main
+    assert not any(a.startswith("numpy") for a in fetch + main + clip)  # never asked for, only constrained
+    assert "--no-deps" in clip and clip[-1] == "openai-clip"  # pure-Python sdist, no dependencies
     deps.write_constraints(str(tmp_path / "c.txt"))
     assert (tmp_path / "c.txt").read_text().split() == [f"numpy=={np.__version__}"]
-    assert "--only-binary" not in " ".join(clip) and "sdist" not in " ".join(main)
+    # a PyPI build (Linux CUDA, macOS, Windows CPU): one install, no other index
+    main, clip = deps.commands(deps.Plan(deps.torch_builds("Darwin", "arm64")["GPU"]), "/x", "/c")
+    assert main[3] == "install" and "--index-url" not in main and "--find-links" not in main
+    # the preferences' compatibility entry point
+    cmds = deps.install_commands(str(tmp_path / "sp"), cpu_only=True)
+    assert cmds[-2][cmds[-2].index("-c") + 1] == str(tmp_path / "constraints.txt")
     text = deps.choice_text("GPU" if sys.platform != "darwin" else "CPU")
     assert deps.TORCH_VERSION in text and ("MB" in text or "GB" in text)
 
