@@ -146,3 +146,36 @@ def test_remove_protected_only_touches_numpy(deps, tmp_path):
         (tmp_path / name).mkdir()
     assert deps.remove_protected(str(tmp_path)) == ["numpy", "numpy-1.26.4.dist-info", "numpy.libs"]
     assert sorted(os.listdir(tmp_path)) == ["numpyro", "scipy"]
+
+
+def simple_index(root: Path, wheels: list[Path]) -> str:
+    """A PEP 503 index of ``wheels`` under ``root``; returns its file:// URL."""
+    for w in wheels:
+        project = w.name.split("-")[0].replace("_", "-")
+        d = root / project
+        d.mkdir(parents=True, exist_ok=True)
+        links = (d / "index.html").read_text() if (d / "index.html").exists() else ""
+        (d / "index.html").write_text(links + f'<a href="{w.as_uri()}">{w.name}</a>\n')
+    return root.as_uri()
+
+
+def test_torch_from_its_own_index_then_the_rest(deps, wheelhouse, tmp_path, monkeypatch):
+    """The two-step path of a CPU build: only the pinned local build is taken from the torch
+    index; the default index's build of the same version is not."""
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
+    monkeypatch.delenv("PIP_FIND_LINKS", raising=False)
+    cpu = make_wheel(tmp_path, "bamm-fake-torch", "2.13.0+cpu")
+    torch_index = simple_index(tmp_path / "torch-index", [cpu])
+    default = simple_index(tmp_path / "default-index", sorted(wheelhouse.glob("*.whl")))
+    build = deps.TorchBuild("CPU", "bamm-fake-torch==2.13.0+cpu", torch_index, 1, "test CPU build")
+    p = deps.Plan(build, requirements=["bamm-fake-scipy"], no_deps=[], pip_options=["--index-url", default])
+    final = tmp_path / "ext" / "site-packages"
+    ok, msg = deps.install_plan(p, str(final))
+    assert ok, msg
+    assert "bamm_fake_torch-2.13.0+cpu.dist-info" in os.listdir(final)
+    assert not [n for n in os.listdir(final) if n.startswith("numpy")]
+    # the torch index down: a clear failure, nothing installed
+    bad = deps.Plan(deps.TorchBuild("CPU", build.requirement, (tmp_path / "gone").as_uri(), 1, "x"),
+                    requirements=[], no_deps=[], pip_options=["--index-url", default])
+    ok, msg = deps.install_plan(bad, str(tmp_path / "ext2" / "site-packages"))
+    assert not ok and "bamm-fake-torch==2.13.0+cpu" in msg and not (tmp_path / "ext2" / "site-packages").exists()
