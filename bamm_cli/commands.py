@@ -11,7 +11,8 @@ import json
 import random
 from pathlib import Path
 
-from bamm_core.formats.motion_file import PREVIEW_FORMATS, MotionRecord, check_output, numbered, write_motion
+from bamm_core.formats.motion_file import PREVIEW_FORMATS, check_output, numbered, write_motion
+from bamm_core.motion.clip import Motion
 from bamm_core.generation.options import SamplingOptions
 from bamm_core.motion.timebase import HUMANML3D
 
@@ -42,7 +43,7 @@ def _say_seed(args: argparse.Namespace, seed: int) -> None:
         say(args.quiet, f"seed: {seed} (pass --seed {seed} to make the same motion again)")
 
 
-def _write(rec: MotionRecord, path: Path, quiet: bool, announce: bool = True) -> None:
+def _write(rec: Motion, path: Path, quiet: bool, announce: bool = True) -> None:
     with user_errors(), slow_note(quiet or path.suffix.lower() not in PREVIEW_FORMATS,
                                   f"drawing {path.name} ({rec.num_frames} frames)..."):
         write_motion(rec, path)
@@ -69,11 +70,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
             motions = eng.generate_iter(prompt, length, seed, num_samples=n, options=options,
                                         progress=progress, **batch)
         for i, motion in enumerate(motions):
-            rec = MotionRecord.from_motion(motion, prompt, seed)
             if i == 0:
                 _say_seed(args, seed)
             for out in outs:
-                _write(rec, numbered(out, i, n), args.quiet, announce=n == 1)
+                _write(motion, numbered(out, i, n), args.quiet, announce=n == 1)
     if n > 1:
         names = ", ".join(f"{numbered(o, 0, n).name} .. {numbered(o, n - 1, n).name}" for o in outs)
         say(args.quiet, f"wrote {n} samples: {names}")
@@ -103,10 +103,9 @@ def cmd_edit(args: argparse.Namespace) -> int:
         else:
             edited = eng.outpaint(motion, text=prompt, seed=seed, options=options,
                                   progress=progress, **extend)
-    rec = MotionRecord.from_motion(edited, prompt, seed)
     _say_seed(args, seed)
     for out in outs:
-        _write(rec, out, args.quiet)
+        _write(edited, out, args.quiet)
     return 0
 
 
@@ -142,7 +141,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
     joints = read_input(args.input, HUMANML3D.fps, args.skeleton_map)  # no model: the data's rate
     title = args.title if args.title is not None else Path(args.input).stem
     for out in outs:
-        _write(MotionRecord(joints, prompt=title, fps=HUMANML3D.fps), out, args.quiet)
+        _write(Motion(joints, None, None, title, HUMANML3D.fps), out, args.quiet)
     return 0
 
 

@@ -2,7 +2,7 @@
 
 Pure Python + torch + numpy; never imports bpy.  The public entry point is
 :class:`bamm_core.generation.engine.Engine` (re-exported here lazily, with
-:class:`~bamm_core.generation.motion.Motion`, the sampling options and the timebase, so that
+:class:`~bamm_core.motion.clip.Motion`, the sampling options and the timebase, so that
 importing the motion-representation helpers does not pay for torch).
 """
 
@@ -10,7 +10,7 @@ __version__ = "0.1.0"
 
 __all__ = ["Engine", "Motion", "SamplingOptions", "Timebase", "__version__"]
 
-_LAZY = {"Engine": "generation.engine", "Motion": "generation.motion",
+_LAZY = {"Engine": "generation.engine", "Motion": "motion.clip",
          "SamplingOptions": "generation.options", "Timebase": "motion.timebase"}
 
 

@@ -97,16 +97,20 @@ class EngineOperator:
 
     plan_fn = None  # per operator: plan_xxx(op, context) -> Plan (op: anything with its properties)
 
-    def _plan(self, context) -> Plan:
-        return type(self).plan_fn(self, context)
+    def _plan(self, context) -> Plan | None:
+        """The operator's plan from its properties and the scene, or None after reporting
+        why it cannot run (bad input changes nothing)."""
+        self._fill_from_scene(context)
+        try:
+            return type(self).plan_fn(self, context)
+        except UserError as e:
+            self.report({"ERROR"}, str(e))
+            return None
 
     # -- running ------------------------------------------------------------------------
     def execute(self, context):
-        self._fill_from_scene(context)
-        try:
-            plan = self._plan(context)
-        except UserError as e:
-            self.report({"ERROR"}, str(e))
+        plan = self._plan(context)
+        if plan is None:
             return {"CANCELLED"}
         job = jobs.Job(plan.work).run_here()
         return self._finish(context, plan, job)
@@ -114,11 +118,8 @@ class EngineOperator:
     def invoke(self, context, event):
         if bpy.app.background or context.window is None:
             return self.execute(context)
-        self._fill_from_scene(context)
-        try:
-            plan = self._plan(context)
-        except UserError as e:
-            self.report({"ERROR"}, str(e))
+        plan = self._plan(context)
+        if plan is None:
             return {"CANCELLED"}
         self._running = plan
         self._job = jobs.Job(plan.work).start()

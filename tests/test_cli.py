@@ -14,7 +14,8 @@ from bamm_cli import arguments
 from bamm_cli.errors import UserError
 from bamm_cli.inputs import read_input
 from bamm_cli.main import main
-from bamm_core.formats.motion_file import MotionRecord, numbered, write_motion
+from bamm_core.motion.clip import Motion
+from bamm_core.formats.motion_file import numbered, write_motion
 from bamm_core.formats.paths import atomic_path
 from bamm_core.motion.timebase import HUMANML3D, Timebase
 
@@ -54,7 +55,7 @@ def run_main(argv, capsys):
 def test_npy_and_npz_round_trip(tmp_path, real_joints):
     tokens = np.arange(42 * 6, dtype=np.int64).reshape(42, 6) % 512
     features = np.random.default_rng(0).normal(size=(170, 263)).astype(np.float32)
-    res = MotionRecord(real_joints, features, tokens, "a person walks", 7)
+    res = Motion(real_joints, features, tokens, "a person walks", 20.0, info={"seed": 7})
     write_motion(res, tmp_path / "m.npy")
     write_motion(res, tmp_path / "m.npz")
     assert np.array_equal(np.load(tmp_path / "m.npy"), real_joints)
@@ -78,7 +79,7 @@ def test_npy_features_are_read_as_joints(tmp_path, shared_dir, real_joints):
 
 
 def test_bvh_round_trip(tmp_path, real_joints):
-    res = MotionRecord(real_joints, None, None, "walk", 0)
+    res = Motion(real_joints, None, None, "walk", 20.0, info={"seed": 0})
     write_motion(res, tmp_path / "m.bvh")
     back = read_motion(tmp_path / "m.bvh")
     assert back.shape == real_joints.shape
@@ -323,7 +324,7 @@ def test_bvh_output_imports_into_blender(tmp_path, real_joints):
     from bamm_core.formats.smpl22_bvh import SMPL22_BVH_NAMES, SMPL22_BVH_TO_T2M
 
     joints = real_joints[:40]
-    write_motion(MotionRecord(joints, None, None, "walk", 0), tmp_path / "walk.bvh")
+    write_motion(Motion(joints, None, None, "walk", 20.0, info={"seed": 0}), tmp_path / "walk.bvh")
     code = BLENDER_BVH_CODE.format(path=str(tmp_path / "walk.bvh"), names=list(SMPL22_BVH_NAMES))
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr[-2000:]
@@ -341,7 +342,7 @@ def _mixamo_bvh(folder: Path, joints: np.ndarray) -> Path:
     """Our SMPL-22 BVH of ``joints`` renamed as a Mixamo rig's (mixamorig: names, centimetres)."""
     from bamm_core.formats.bvh import read_bvh, write_bvh
 
-    write_motion(MotionRecord(joints, None, None, "walk", 0), folder / "smpl.bvh")
+    write_motion(Motion(joints, None, None, "walk", 20.0, info={"seed": 0}), folder / "smpl.bvh")
     bvh = read_bvh(folder / "smpl.bvh")
     for j in bvh.joints:
         j.name = "mixamorig:" + ("LeftToeBase" if j.name == "LeftToe" else

@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bamm_core.formats.motion_file import (MotionFileError, MotionRecord, add_gif_comment, add_png_text,
+from bamm_core.motion.clip import Motion
+from bamm_core.formats.motion_file import (MotionFileError, add_gif_comment, add_png_text,
                                            check_output, read_motion, write_motion)
 from bamm_core.formats.paths import atomic_path, check_output_path
 
@@ -19,7 +20,7 @@ def walk(shared_dir) -> np.ndarray:
 
 
 def test_npz_keeps_fps_and_reads_back_at_the_callers_rate(tmp_path, walk):
-    rec = MotionRecord(walk, prompt="a person walks", seed=11, fps=20.0)
+    rec = Motion(walk, None, None, "a person walks", 20.0, info={"seed": 11})
     write_motion(rec, tmp_path / "w.npz")
     with np.load(tmp_path / "w.npz") as z:
         assert int(z["fps"]) == 20 and int(z["seed"]) == 11 and int(z["num_frames"]) == 40
@@ -31,7 +32,7 @@ def test_npz_keeps_fps_and_reads_back_at_the_callers_rate(tmp_path, walk):
 
 def test_gif_and_png_keep_prompt_and_seed(tmp_path, walk):
     PIL = pytest.importorskip("PIL.Image")
-    rec = MotionRecord(walk[:6], prompt="a person walks", seed=123456)
+    rec = Motion(walk[:6], None, None, "a person walks", 20.0, info={"seed": 123456})
     write_motion(rec, tmp_path / "w.gif")
     write_motion(rec, tmp_path / "w.png")
     with PIL.open(tmp_path / "w.gif") as im:

@@ -1,10 +1,10 @@
 """Motion files: our own output formats and the motion inputs the engine can read.
 
 Outputs (:data:`OUTPUT_FORMATS`, chosen by extension) are written from a
-:class:`MotionRecord` by :func:`write_motion`, atomically (see :mod:`.paths`)::
+:class:`~bamm_core.motion.clip.Motion` (an engine's, or one built from joints) by
+:func:`write_motion`, atomically (see :mod:`.paths`)::
 
-    rec = MotionRecord.from_motion(engine_motion, prompt="a person walks", seed=7)
-    write_motion(rec, "walk.npz")          # .npz .npy .bvh .gif .mp4 .png
+    write_motion(engine.generate("a person walks", seed=7), "walk.npz")   # .npz .npy .bvh .gif .mp4 .png
 
 The seed and prompt are kept wherever the format has room for them: ``.npz`` arrays, a GIF
 comment extension, a PNG ``tEXt`` chunk.  BVH has no comment syntax that every importer
@@ -24,14 +24,14 @@ import os
 import shutil
 import struct
 import zlib
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 
+from ..motion.clip import Motion
 from ..motion.timebase import HUMANML3D
-from .paths import atomic_path, check_output_path
+from .paths import atomic_path, check_extension, check_output_path
 
 OUTPUT_FORMATS = {
     ".bvh": "SMPL-22 BVH (rotations solved from the joints)",
@@ -56,52 +56,10 @@ class MotionFileError(ValueError):
 # --------------------------------------------------------------------------- records
 
 
-@dataclass
-class MotionRecord:
-    """What one output file is written from.
-
-    joints   (T, 22, 3) float32, metres, Y-up, at ``fps``
-    features (T, 263) float32 or None (de-normalised HumanML3D features)
-    tokens   (n, Q) int64 or None (RVQ codes)
-    """
-
-    joints: np.ndarray
-    features: np.ndarray | None = None
-    tokens: np.ndarray | None = None
-    prompt: str = ""
-    seed: int | None = None
-    fps: float = HUMANML3D.fps
-
-    @classmethod
-    def from_motion(cls, motion: Any, prompt: str, seed: int | None) -> "MotionRecord":
-        """Wrap an engine ``Motion`` (anything with .joints and optional .features, .tokens
-        and .fps)."""
-
-        def arr(x, dtype):
-            if x is None:
-                return None
-            if hasattr(x, "detach"):  # a torch tensor
-                x = x.detach().cpu().numpy()
-            return np.asarray(x, dtype=dtype)
-
-        return cls(joints=arr(motion.joints, np.float32),
-                   features=arr(getattr(motion, "features", None), np.float32),
-                   tokens=arr(getattr(motion, "tokens", None), np.int64),
-                   prompt=prompt, seed=seed, fps=float(getattr(motion, "fps", HUMANML3D.fps)))
-
-    @property
-    def num_frames(self) -> int:
-        return int(self.joints.shape[0])
-
-    @property
-    def seconds(self) -> float:
-        return self.num_frames / float(self.fps)
-
-    @property
-    def note(self) -> str:
-        """The prompt and seed as one line (GIF comment, PNG text)."""
-        seed = "" if self.seed is None else f"seed: {self.seed}"
-        return "; ".join(s for s in (f"prompt: {self.prompt}" if self.prompt else "", seed) if s)
+def note(motion: Motion) -> str:
+    """The prompt and seed as one line (GIF comment, PNG text)."""
+    seed = "" if motion.seed is None else f"seed: {motion.seed}"
+    return "; ".join(s for s in (f"prompt: {motion.text}" if motion.text else "", seed) if s)
 
 
 # --------------------------------------------------------------------------- output paths
@@ -135,46 +93,50 @@ def _fps_value(fps: float) -> np.ndarray:
     return np.int64(fps) if fps.is_integer() else np.float64(fps)
 
 
-def _write_npz(rec: MotionRecord, tmp: str, joints: np.ndarray) -> None:
+def _write_npz(rec: Motion, tmp: str, joints: np.ndarray) -> None:
     features = rec.features if rec.features is not None else np.zeros((0, 263), np.float32)
     tokens = rec.tokens if rec.tokens is not None else np.zeros((0, 6), np.int64)
     with open(tmp, "wb") as f:
         np.savez(f, joints=joints, features=np.asarray(features, np.float32),
                  tokens=np.asarray(tokens, np.int64), fps=_fps_value(rec.fps),
-                 prompt=np.array(rec.prompt), seed=np.int64(-1 if rec.seed is None else rec.seed),
+                 prompt=np.array(rec.text or ""), seed=np.int64(-1 if rec.seed is None else rec.seed),
                  num_frames=np.int64(joints.shape[0]))
 
 
-def _title(prompt: str) -> str | None:
+def _title(prompt: str | None) -> str | None:
+    prompt = prompt or ""
     if len(prompt) <= TITLE_CHARS:
         return prompt or None
     return prompt[:TITLE_CHARS - 3] + "..."
 
 
-def _write_preview(rec: MotionRecord, tmp: str, joints: np.ndarray, ext: str) -> None:
+def _write_preview(rec: Motion, tmp: str, joints: np.ndarray, ext: str) -> None:
     from .preview import save_contact_sheet, save_preview
 
     try:
         if ext == ".png":
-            save_contact_sheet(joints, tmp, title=_title(rec.prompt), fps=rec.fps)
+            save_contact_sheet(joints, tmp, title=_title(rec.text), fps=rec.fps)
         else:
-            save_preview(joints, tmp, fps=rec.fps, title=_title(rec.prompt))
+            save_preview(joints, tmp, fps=rec.fps, title=_title(rec.text))
     except (FileNotFoundError, RuntimeError) as e:
         if ext == ".mp4" and "ffmpeg" in str(e).lower():
             raise MotionFileError(f"cannot write {ext}: {e} (write a .gif instead)") from None
         raise
-    if rec.note and ext == ".gif":
-        add_gif_comment(tmp, rec.note)
-    elif rec.note and ext == ".png":
-        add_png_text(tmp, "Comment", rec.note)
+    text = note(rec)
+    if text and ext == ".gif":
+        add_gif_comment(tmp, text)
+    elif text and ext == ".png":
+        add_png_text(tmp, "Comment", text)
 
 
-def write_motion(rec: MotionRecord, path: str | os.PathLike) -> Path:
-    """Write ``rec`` to ``path`` in the format its extension names (atomically)."""
+def write_motion(rec: Motion, path: str | os.PathLike) -> Path:
+    """Write the motion ``rec`` to ``path`` in the format its extension names (atomically);
+    its ``text`` and ``seed`` go wherever the format has room for them."""
     path = Path(path)
-    ext = path.suffix.lower()
-    if ext not in OUTPUT_FORMATS:
-        raise MotionFileError(f"unknown output format {ext!r}; use one of {', '.join(OUTPUT_FORMATS)}")
+    try:
+        ext = check_extension(path, OUTPUT_FORMATS)
+    except ValueError as e:
+        raise MotionFileError(str(e)) from None
     joints = np.ascontiguousarray(rec.joints, dtype=np.float32)
     with atomic_path(path) as tmp:
         if ext == ".npy":
@@ -273,11 +235,11 @@ def read_motion(path: str | os.PathLike, fps: float = HUMANML3D.fps,
     docstring for the formats; a ``.npy``, which has no frame rate, is taken to be at
     ``fps``).  ``bvh_reader`` reads BVH skeletons other than SMPL-22."""
     p = Path(path)
-    ext = p.suffix.lower()
     source = str(p)
-    if ext not in INPUT_FORMATS:
-        raise MotionFileError(f"unknown input format {ext or '(no extension)'!r} for {source!r}; "
-                              f"use {', '.join(INPUT_FORMATS)}")
+    try:
+        ext = check_extension(p, INPUT_FORMATS, "input")
+    except ValueError as e:
+        raise MotionFileError(str(e)) from None
     if not p.is_file():
         raise MotionFileError(f"input file {source!r} not found")
     try:
@@ -295,6 +257,6 @@ def read_motion(path: str | os.PathLike, fps: float = HUMANML3D.fps,
     return check_joints(_resample(check_joints(joints, source), src_fps, fps), source)
 
 
-__all__ = ["MotionRecord", "MotionFileError", "OUTPUT_FORMATS", "INPUT_FORMATS", "PREVIEW_FORMATS",
+__all__ = ["note", "MotionFileError", "OUTPUT_FORMATS", "INPUT_FORMATS", "PREVIEW_FORMATS",
            "check_output", "numbered", "write_motion", "read_motion", "check_joints",
            "add_gif_comment", "add_png_text"]

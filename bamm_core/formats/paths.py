@@ -39,15 +39,23 @@ def atomic_path(path: str | os.PathLike) -> Iterator[str]:
         raise
 
 
+def check_extension(path: str | os.PathLike, extensions: Iterable[str], what: str = "output"
+                    ) -> str:
+    """The lower-case extension of ``path`` if it is one of ``extensions``, else ValueError
+    naming the known ones."""
+    ext = Path(path).suffix.lower()
+    extensions = list(extensions)
+    if ext not in extensions:
+        raise ValueError(f"unknown {what} format {ext or '(no extension)'!r} for {str(path)!r}; "
+                         f"use one of {', '.join(extensions)}")
+    return ext
+
+
 def check_output_path(path: str | os.PathLike, extensions: Iterable[str]) -> Path:
     """``path`` as a Path if a file can be written there in one of ``extensions`` (lower
     case, with the dot); else ValueError saying what is wrong.  Checked before any work."""
     p = Path(path)
-    ext = p.suffix.lower()
-    extensions = list(extensions)
-    if ext not in extensions:
-        raise ValueError(f"unknown output format {ext or '(no extension)'!r} for {str(path)!r}; "
-                         f"use one of {', '.join(extensions)}")
+    check_extension(p, extensions)
     parent = p.parent if str(p.parent) else Path(".")
     if not parent.is_dir():
         raise ValueError(f"output folder {str(parent)!r} does not exist (for {str(path)!r})")
@@ -56,4 +64,4 @@ def check_output_path(path: str | os.PathLike, extensions: Iterable[str]) -> Pat
     return p
 
 
-__all__ = ["atomic_path", "check_output_path"]
+__all__ = ["atomic_path", "check_extension", "check_output_path"]

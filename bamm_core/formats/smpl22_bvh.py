@@ -60,16 +60,6 @@ SMPL22_NAME_MAP = {t2m: SMPL22_BVH_NAMES[i] for i, t2m in enumerate(SMPL22_BVH_T
 _BRANCHING = (0, 9)  # HumanML3D joints with several children: pelvis, spine3
 
 
-def smpl22_template_bvh(offsets: np.ndarray | None = None, frame_time: float = 0.05) -> BVH:
-    """An empty (0-frame) BVH with the template's names, hierarchy and channels."""
-    offs = SMPL22_BVH_OFFSETS if offsets is None else np.asarray(offsets, dtype=np.float64)
-    joints = []
-    for i, (n, p) in enumerate(zip(SMPL22_BVH_NAMES, SMPL22_BVH_PARENTS)):
-        joints.append(BVHJoint(n, p, offs[i].copy(), list(_ROOT_CHANNELS if p < 0 else _JOINT_CHANNELS),
-                               np.zeros(3) if i in _LEAVES else None))
-    return BVH(joints, frame_time, np.zeros((0, 6 + 3 * 21)))
-
-
 def _unit(v: np.ndarray) -> np.ndarray:
     return normalize(v, 1e-12)
 

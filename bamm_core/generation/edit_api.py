@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from .editing import choose_window, edit_tokens, splice_joints
-from .motion import Motion
+from ..motion.clip import Motion
 from .options import EDIT_FIELDS, SamplingOptions, resolve_options
 from .progress import ProgressFn, wrap_progress
 

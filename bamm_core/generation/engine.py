@@ -32,7 +32,7 @@ from ..model.text_encoders import TextEncoder, build_text_encoder
 from ..motion.timebase import Timebase
 from .decoding import generate_ids
 from .edit_api import EditAPI
-from .motion import Motion
+from ..motion.clip import Motion
 from .options import SamplingOptions, resolve_options
 from .progress import GenerationCancelled, ProgressFn, batch_progress
 

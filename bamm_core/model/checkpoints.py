@@ -133,6 +133,16 @@ def vq_from_state(sd: dict, opt: dict | None = None) -> RVQVAE:
                   mu=float(opt.get("mu", 0.99)))
 
 
+def _encoder_sizes(sd: dict, opt: dict) -> dict:
+    """Sizes shared by both token transformers: from the state dict where it shows them,
+    heads and dropout from opt.txt."""
+    latent, clip_dim = sd["cond_emb.weight"].shape
+    return {"latent_dim": latent, "clip_dim": clip_dim,
+            "ff_size": sd["seqTransEncoder.layers.0.linear1.weight"].shape[0],
+            "num_layers": _count(sd, r"seqTransEncoder\.layers\.(\d+)\."),
+            "num_heads": int(opt.get("n_heads", 6)), "dropout": float(opt.get("dropout", 0.2))}
+
+
 def transformer_from_state(sd: dict, opt: dict | None = None) -> BAMMTransformer:
     """Build a BAMM transformer matching an official state dict (heads from opt.txt)."""
     opt = opt or {}
@@ -142,13 +152,9 @@ def transformer_from_state(sd: dict, opt: dict | None = None) -> BAMMTransformer
             f"not a BAMM transformer: token_emb has {n_tok} rows but the head has "
             f"{sd['output_process.poseFinal.weight'].shape[0]} classes (MoMask's masked "
             "transformer has no END class)")
-    latent, clip_dim = sd["cond_emb.weight"].shape
-    return BAMMTransformer(num_tokens=n_tok - 3, code_dim=code_dim, latent_dim=latent,
-                           ff_size=sd["seqTransEncoder.layers.0.linear1.weight"].shape[0],
-                           num_layers=_count(sd, r"seqTransEncoder\.layers\.(\d+)\."),
-                           num_heads=int(opt.get("n_heads", 6)),
-                           dropout=float(opt.get("dropout", 0.2)), clip_dim=clip_dim,
-                           cond_drop_prob=float(opt.get("cond_drop_prob", 0.1)))
+    return BAMMTransformer(num_tokens=n_tok - 3, code_dim=code_dim,
+                           cond_drop_prob=float(opt.get("cond_drop_prob", 0.1)),
+                           **_encoder_sizes(sd, opt))
 
 
 def residual_from_state(sd: dict, opt: dict | None = None) -> ResidualTransformer:
@@ -158,14 +164,10 @@ def residual_from_state(sd: dict, opt: dict | None = None) -> ResidualTransforme
         raise CheckpointError("only share_weight=True residual transformers are supported "
                               "(the released configuration)")
     nshared, n_tok, code_dim = sd["embed_proj_shared_weight"].shape
-    latent, clip_dim = sd["cond_emb.weight"].shape
-    return ResidualTransformer(num_tokens=n_tok - 1, code_dim=code_dim, latent_dim=latent,
-                               ff_size=sd["seqTransEncoder.layers.0.linear1.weight"].shape[0],
-                               num_layers=_count(sd, r"seqTransEncoder\.layers\.(\d+)\."),
-                               num_heads=int(opt.get("n_heads", 6)),
-                               dropout=float(opt.get("dropout", 0.2)), clip_dim=clip_dim,
+    return ResidualTransformer(num_tokens=n_tok - 1, code_dim=code_dim,
                                num_quantizers=nshared + 2,
-                               cond_drop_prob=float(opt.get("cond_drop_prob", 0.2)))
+                               cond_drop_prob=float(opt.get("cond_drop_prob", 0.2)),
+                               **_encoder_sizes(sd, opt))
 
 
 def load_strict(module: nn.Module, sd: dict, what: str, allow_missing: tuple[str, ...] = ()) -> None:

@@ -66,10 +66,6 @@ class Timebase:
         return self.min_tokens * self.frames_per_token
 
     @property
-    def min_seconds(self) -> float:
-        return self.frames_to_seconds(self.min_frames)
-
-    @property
     def default_min_frames(self) -> int:
         return self.seconds_to_frames(self.default_min_seconds)
 
@@ -94,10 +90,6 @@ class Timebase:
     def token_range(self, start: int, end: int) -> tuple[int, int]:
         """Frame range [start, end) -> the covering token range [ts, te)."""
         return int(start) // self.frames_per_token, self.tokens_for(end)
-
-    def resampled_length(self, frames: int, fps: float) -> int:
-        """Frames at ``fps`` that span ``frames`` frames of this timebase."""
-        return int(round((int(frames) - 1) * float(fps) / self.fps)) + 1
 
     # ------------------------------------------------------------------ validation
     def check_frames(self, value, name: str = "length", lo: int | None = None,

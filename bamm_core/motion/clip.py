@@ -1,4 +1,8 @@
-"""The engine's motion value: joints, features and tokens of one clip at the model's frame rate."""
+"""A motion clip: the one value the engine returns and the file formats read and write.
+
+Joints always; features and tokens when a model made or tokenised the clip (``None`` for a
+motion read from joints-only files); the prompt, the frame rate and how it was made.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -15,8 +19,8 @@ class Motion:
         joints: (T, 22, 3) float32 joint positions (metres, Y up).  Generated motions
             start at the origin facing +Z; edited motions stay in their input's space.
         features: (T, 263) de-normalised HumanML3D features (row t describes frames
-            t -> t+1; for motions read from joints the last row is repeated).
-        tokens: (ceil(T / frames_per_token), 6) int64 RVQ codes (-1 = no code).
+            t -> t+1; for motions read from joints the last row is repeated), or None.
+        tokens: (ceil(T / frames_per_token), 6) int64 RVQ codes (-1 = no code), or None.
         text: the prompt (if any).
         fps: frames per second (``Engine.timebase.fps``).
         transform: for motions made by :meth:`Engine.motion_from_joints`, the
@@ -25,8 +29,8 @@ class Motion:
     """
 
     joints: np.ndarray
-    features: np.ndarray
-    tokens: np.ndarray
+    features: np.ndarray | None
+    tokens: np.ndarray | None
     text: str | None
     fps: float
     transform: Any = None
@@ -40,9 +44,16 @@ class Motion:
     def seconds(self) -> float:
         return self.num_frames / float(self.fps)
 
+    @property
+    def seed(self) -> int | None:
+        """The seed it was generated or edited with (``info["seed"]``), if any."""
+        seed = self.info.get("seed")
+        return None if seed is None else int(seed)
+
     def __repr__(self) -> str:
+        tokens = "no" if self.tokens is None else self.tokens.shape[0]
         return (f"Motion({self.num_frames} frames @ {self.fps:g} fps, "
-                f"{self.tokens.shape[0]} tokens, text={self.text!r})")
+                f"{tokens} tokens, text={self.text!r})")
 
 
 __all__ = ["Motion"]
