@@ -3,8 +3,7 @@
 The refinement enum lists :data:`bamm_core.generation.refinement.STRATEGIES`, the rig-preset
 enum the rig preset registry (between *Auto-detect* and *Custom JSON map*), so a strategy or
 preset added to the engine shows up here.  The enums are dynamic (``items=`` callbacks):
-registering the add-on imports no torch or scipy; until the engine's dependencies are
-installed the refinement enum offers one placeholder item.
+registering the add-on imports no torch or scipy (the registries import neither).
 
 Each list keeps the engine's default as enum value 0 (a dynamic enum's default), whatever
 its position in the menu.
@@ -15,7 +14,6 @@ from .core import submodule
 from .engine_loader import ui_timebase
 
 AUTO, CUSTOM = "AUTO", "CUSTOM"
-UNAVAILABLE = "UNAVAILABLE"
 _cache: dict[str, list] = {}  # Blender needs the returned strings kept alive
 
 
@@ -32,30 +30,35 @@ def _numbered(entries, default: str) -> list[tuple[str, str, str, int]]:
 
 
 def refine_entries() -> list[tuple[str, str, str]]:
-    """(name, label, description) of every refinement strategy; ImportError without torch."""
+    """(name, label, description) of every refinement strategy."""
     reg = submodule("generation.refinement").STRATEGIES
     return [(s.name, s.label, s.description) for s in reg.values()]
 
 
+def default_options():
+    """The engine's default SamplingOptions (torch-free to import)."""
+    return submodule("generation.options").SamplingOptions()
+
+
 def default_refine() -> str:
-    return submodule("generation.options").SamplingOptions().refine
+    return default_options().refine
+
+
+def default_guidance() -> tuple[float, float]:
+    """(first pass, refinement pass) guidance defaults for the Guidance properties."""
+    o = default_options()
+    return o.cfg, o.refine_cfg
 
 
 def preset_entries() -> list[tuple[str, str, str]]:
     """(name, label, description) of every built-in rig preset, in detection order."""
-    rp = submodule("rigs.presets")
-    registry = getattr(rp, "registry", None)
-    presets = registry() if callable(registry) else rp.builtin_presets()
+    presets = submodule("rigs.presets").registry()
     return [(p.name, p.label, p.description or p.label) for p in presets.values()]
 
 
 def refine_items(self=None, context=None) -> list:
-    if "refine" not in _cache:
-        try:
-            _cache["refine"] = _numbered(refine_entries(), default_refine())
-        except ImportError:  # engine dependencies not installed (yet): do not cache
-            return [(UNAVAILABLE, "(install the dependencies)",
-                     "The refinement strategies come with the engine's dependencies", 0)]
+    if "refine" not in _cache:  # the registry imports no torch: listed before Install Dependencies
+        _cache["refine"] = _numbered(refine_entries(), default_refine())
     return _cache["refine"]
 
 

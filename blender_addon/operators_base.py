@@ -69,7 +69,7 @@ class EngineOperator:
 
     prompt: StringProperty(name="Prompt", description="What the character does")
     seed: IntProperty(name="Seed", default=0, min=0)
-    guidance: FloatVectorProperty(name="Guidance", size=2, default=(4.0, 3.0), min=0.0, max=20.0,
+    guidance: FloatVectorProperty(name="Guidance", size=2, default=enums.default_guidance(), min=0.0, max=20.0,
                                   description="Classifier-free guidance: first pass, refinement pass")
     refine: EnumProperty(name="Refinement", items=enums.refine_items, default=0)
     armature: StringProperty(name="Armature", description="Target armature object (empty: the active object)")

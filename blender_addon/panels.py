@@ -21,7 +21,7 @@ class BAMM_Settings(bpy.types.PropertyGroup):
                            soft_max=_LIMITS["max_seconds"])
     seed: IntProperty(name="Seed", default=0, min=0)
     variations: IntProperty(name="Variations", default=1, min=1, max=8)
-    guidance: FloatVectorProperty(name="Guidance", size=2, default=(4.0, 3.0), min=0.0, max=20.0,
+    guidance: FloatVectorProperty(name="Guidance", size=2, default=enums.default_guidance(), min=0.0, max=20.0,
                                   description="Classifier-free guidance: first pass, refinement pass")
     refine: EnumProperty(name="Refinement", items=enums.refine_items, default=0)
     rig_preset: EnumProperty(name="Rig preset", items=enums.preset_items, default=0)

@@ -9,13 +9,13 @@ front end.  ``"official"`` is the released code's own procedure (a separate path
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-import torch
-from torch import Tensor
+if TYPE_CHECKING:  # torch is imported where a rule runs: listing the registry needs no torch
+    from torch import Tensor
 
 # select(lengths (B,), confidence (B, n), n_slots, round_index) -> (B, n) bool
-Select = Callable[[Tensor, Tensor, int, int], Tensor]
+Select = Callable[["Tensor", "Tensor", int, int], "Tensor"]
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,9 @@ class Strategy:
     select: Select | None = None  # None: no token-selection rule ("none", "official")
 
 
-def _slots(lengths: Tensor, n: int) -> Tensor:
+def _slots(lengths: "Tensor", n: int) -> "Tensor":
+    import torch
+
     return torch.arange(n, device=lengths.device)[None]
 
 
@@ -43,9 +45,9 @@ def _confidence_below(lengths, conf, n, round_index):
 
 
 def _low_confidence(lengths, conf, n, round_index):
-    k = torch.clamp(torch.round(0.5 * lengths.float()), min=1).long()
+    k = (0.5 * lengths.float()).round().clamp(min=1).long()
     valid = _slots(lengths, n) < lengths[:, None]
-    score = torch.where(valid, conf, torch.full_like(conf, 2.0))
+    score = conf.masked_fill(~valid, 2.0)
     rank = score.argsort(dim=1, stable=True).argsort(dim=1)
     return rank < k[:, None]
 
@@ -65,8 +67,8 @@ STRATEGIES: dict[str, Strategy] = {s.name: s for s in (
 )}
 
 
-def choose_refinement(strategy: str, lengths: Tensor, conf: Tensor, n_slots: int,
-                      round_index: int = 0) -> Tensor:
+def choose_refinement(strategy: str, lengths: "Tensor", conf: "Tensor", n_slots: int,
+                      round_index: int = 0) -> "Tensor":
     """(B, n_slots) bool: which tokens (before each length) to re-generate."""
     s = STRATEGIES.get(strategy)
     if s is None or (s.select is None and strategy != "none"):
@@ -74,7 +76,7 @@ def choose_refinement(strategy: str, lengths: Tensor, conf: Tensor, n_slots: int
                          f"{', '.join(k for k, v in STRATEGIES.items() if v.select or k == 'none')}")
     valid = _slots(lengths, n_slots) < lengths[:, None]
     if s.select is None:
-        return torch.zeros_like(valid)
+        return valid & False
     return s.select(lengths, conf, n_slots, round_index) & valid
 
 
