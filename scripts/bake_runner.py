@@ -4,21 +4,20 @@ The add-on is enabled from this checkout (or the installed extension is used) an
 engine loader configured and preloaded (:func:`enable_addon`, :func:`preload_engine`); then
 every job runs in order (``bpy.ops.bamm.generate / inpaint / create_armature``).  A failing job
 is reported and the others still run; Ctrl-C stops after the running job
-(:class:`StopAfterJob`, the bake's one SIGINT handler).
+(``bamm_core.interrupts.StopRequest``, the one Ctrl-C handler).
 """
 from __future__ import annotations
 
 import contextlib
 import importlib
-import signal
 import sys
-import threading
 import time
 import traceback
 from dataclasses import dataclass
 from typing import Any
 
 import bpy
+from bamm_core.interrupts import StopRequest
 
 from bake_export import ExportFailed, activate, export_armature
 from bake_jobs import REPO, SMPL22, Job, check_lengths
@@ -221,38 +220,13 @@ class BatchInterrupted(Exception):
         self.results, self.job = results, job
 
 
-class StopAfterJob:
-    """While active, Ctrl-C (SIGINT) only asks the batch to stop after the running job.
-
-    An interrupt raised inside a Blender operator (an export, say) would be swallowed and
-    reported as that operator's error, and the batch would go on; a flag checked between jobs
-    always stops it.  Outside the main thread (no signal handlers there) it does nothing.
-    """
-
-    def __init__(self) -> None:
-        self.requested = False
-        self._old = None
-
-    def __enter__(self) -> "StopAfterJob":
-        if threading.current_thread() is threading.main_thread():
-            self._old = signal.signal(signal.SIGINT, self._request)
-        return self
-
-    def _request(self, signum, frame) -> None:
-        self.requested = True
-
-    def __exit__(self, *exc) -> None:
-        if self._old is not None:
-            signal.signal(signal.SIGINT, self._old)
-
-
 def run_batch(jobs: list[Job], quiet: bool = False) -> list[JobResult]:
     """Run every job (the add-on must be enabled); failures don't stop the batch, Ctrl-C does."""
-    with StopAfterJob() as stop:
+    with StopRequest() as stop:  # Ctrl-C stops the batch after the running job
         return _run_jobs(jobs, quiet, stop)
 
 
-def _run_jobs(jobs: list[Job], quiet: bool, stop: StopAfterJob) -> list[JobResult]:
+def _run_jobs(jobs: list[Job], quiet: bool, stop: StopRequest) -> list[JobResult]:
     from tqdm import tqdm
 
     results: list[JobResult] = []

@@ -2,7 +2,7 @@
 
 ``train_loop`` runs optimisation steps with a learning-rate schedule (``lr_at``), a tqdm bar, CSV
 + TensorBoard logs (``Logger``), a checkpoint ``RUN_DIR/last.pt`` every N steps and at exit /
-SIGTERM / Ctrl-C (``StopFlag``) / time budget, and resumes from that checkpoint.
+SIGTERM / Ctrl-C (``bamm_core.interrupts.StopRequest``) / time budget, and resumes from that checkpoint.
 
 Reproducibility contract: all randomness of step ``s`` comes from RNGs reseeded from
 ``(seed, s, rank)`` at the start of that step (``step_seed``), and data order is a pure function
@@ -21,6 +21,8 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 from torch import nn
+
+from bamm_core.interrupts import StopRequest
 
 from .checkpoints import load_checkpoint, save_checkpoint
 from .distributed import DistInfo, unwrap
@@ -83,26 +85,6 @@ def lr_at(step: int, lr: float, warmup: int = 0, milestones: Sequence[int] = (),
 
 
 # --------------------------------------------------------------------------- the loop
-class StopFlag:
-    """Set by SIGTERM/SIGINT; the loop checkpoints and exits at the next step boundary."""
-
-    def __init__(self):
-        self.stop = False
-        self._old = {}
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            try:
-                self._old[sig] = signal.signal(sig, self._handle)
-            except ValueError:  # not the main thread
-                pass
-
-    def _handle(self, signum, frame):
-        self.stop = True
-
-    def restore(self):
-        for sig, h in self._old.items():
-            signal.signal(sig, h)
-
-
 def train_loop(*, model: nn.Module, optimizer: torch.optim.Optimizer, run_dir: Path,
                step_fn: Callable[[int], tuple[torch.Tensor, dict[str, float]]],
                seed: int, max_steps: int, lr: float, warmup: int = 0,
@@ -148,7 +130,6 @@ def train_loop(*, model: nn.Module, optimizer: torch.optim.Optimizer, run_dir: P
         if on_resume is not None:
             on_resume(st)
     logger = Logger(run_dir, enabled=info.is_main)
-    stop = StopFlag()
     t0 = time.time()
     reason = "max_steps"
 
@@ -165,42 +146,42 @@ def train_loop(*, model: nn.Module, optimizer: torch.optim.Optimizer, run_dir: P
     bar = tqdm(total=max_steps, initial=step, desc=desc, disable=not (progress and info.is_main),
                dynamic_ncols=True, mininterval=2.0)
     model.train()
-    try:
-        while step < max_steps:
-            if stop.stop:
-                reason = "signal"
-                break
-            if time_budget_min is not None and (time.time() - t0) > time_budget_min * 60:
-                reason = "time_budget"
-                break
-            seed_everything(step_seed(seed, step, info.rank))
-            cur_lr = lr_at(step, lr, warmup, milestones, gamma)
-            if rewarm_from is not None and rewarm > 0:
-                cur_lr *= min(1.0, (step - rewarm_from + 1) / rewarm)
-            for g in optimizer.param_groups:
-                g["lr"] = cur_lr
-            loss, scalars = step_fn(step)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if grad_clip:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-            optimizer.step()
-            if after_step is not None:
-                after_step(step)
-            step += 1
-            bar.update(1)
-            if step % log_every == 0 or step == max_steps:
-                vals = {"loss": float(loss.detach()), "lr": cur_lr, **scalars}
-                logger.log(step, vals)
-                bar.set_postfix({k: f"{v:.4g}" for k, v in list(vals.items())[:4]})
-            if ckpt_every and step % ckpt_every == 0:
-                save()
-    finally:
-        save()
-        bar.close()
-        logger.close()
-        stop.restore()
+    with StopRequest(signal.SIGTERM, signal.SIGINT) as stop:  # checkpoint, then exit
+        try:
+            while step < max_steps:
+                if stop.requested:
+                    reason = "signal"
+                    break
+                if time_budget_min is not None and (time.time() - t0) > time_budget_min * 60:
+                    reason = "time_budget"
+                    break
+                seed_everything(step_seed(seed, step, info.rank))
+                cur_lr = lr_at(step, lr, warmup, milestones, gamma)
+                if rewarm_from is not None and rewarm > 0:
+                    cur_lr *= min(1.0, (step - rewarm_from + 1) / rewarm)
+                for g in optimizer.param_groups:
+                    g["lr"] = cur_lr
+                loss, scalars = step_fn(step)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if grad_clip:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+                optimizer.step()
+                if after_step is not None:
+                    after_step(step)
+                step += 1
+                bar.update(1)
+                if step % log_every == 0 or step == max_steps:
+                    vals = {"loss": float(loss.detach()), "lr": cur_lr, **scalars}
+                    logger.log(step, vals)
+                    bar.set_postfix({k: f"{v:.4g}" for k, v in list(vals.items())[:4]})
+                if ckpt_every and step % ckpt_every == 0:
+                    save()
+        finally:
+            save()
+            bar.close()
+            logger.close()
     return {"step": step, "stopped": reason}
 
 
-__all__ = ["seed_everything", "step_seed", "Logger", "lr_at", "StopFlag", "train_loop"]
+__all__ = ["seed_everything", "step_seed", "Logger", "lr_at", "train_loop"]
