@@ -27,13 +27,9 @@ import torch
 from torch.utils.data import Dataset
 
 from bamm_core.motion.features import Normalizer
-from bamm_core.motion.timebase import HUMANML3D, Timebase
+from bamm_core.motion.timebase import HUMANML3D, KIT_ML, Timebase
 
 from .captions import parse_text_line
-
-
-#: KIT-ML's timebase: 12.5 fps, clips of 24 frames (1.92 s) and more.
-KIT_ML = Timebase(fps=12.5, default_min_seconds=1.92)
 
 
 def _kind(kind: str, dim: int, joints_num: int, tb: Timebase) -> dict:

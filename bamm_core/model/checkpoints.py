@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..motion.timebase import HUMANML3D, Timebase
+from ..motion.timebase import DATASETS, HUMANML3D, Timebase
 from .residual_transformer import ResidualTransformer
 from .tokenizer import RVQVAE
 from .transformer import BAMMTransformer
@@ -251,7 +251,7 @@ def _official_timebase_config(opts: list[dict]) -> dict:
     for o in reversed(opts):  # the first run's values win
         merged.update(o)
     dataset = str(merged.get("dataset_name", "t2m"))
-    return {"fps": HUMANML3D.fps if dataset == "t2m" else 12.5,
+    return {"fps": DATASETS.get(dataset, HUMANML3D).fps,
             "max_frames": int(merged.get("max_motion_length", HUMANML3D.max_frames))}
 
 
@@ -385,7 +385,7 @@ def save_model_dir(path: str | Path, vq: RVQVAE, transformer: BAMMTransformer,
     cfg.update({
         "format": FORMAT_NAME, "version": FORMAT_VERSION,
         "name": cfg.get("name", path.name), "license": cfg.get("license", "unspecified"),
-        "dataset": dataset, "fps": cfg.get("fps", HUMANML3D.fps if dataset == "t2m" else 12.5),
+        "dataset": dataset, "fps": cfg.get("fps", DATASETS.get(dataset, HUMANML3D).fps),
         "joints_num": cfg.get("joints_num", (vq.input_width + 1) // 12),
         "dim_pose": vq.input_width,
         "text_encoder": cfg.get("text_encoder", {"name": "clip", "dim": transformer.clip_dim}),

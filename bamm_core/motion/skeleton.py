@@ -1,15 +1,15 @@
 """Skeletons of the motion representation: HumanML3D's 22-joint SMPL body and KIT-ML's 21 joints.
 
-Positions are ``(T, J, 3)`` arrays in metres, Y up; HumanML3D runs at 20 fps and a character
+Positions are ``(T, J, 3)`` arrays in metres, Y up (frame rates: :mod:`.timebase`); a character
 faces +Z at frame 0, so its *left* side is +X.
 
 A :class:`SkeletonDef` holds the constants of one dataset (joint names, kinematic chains, the
 unit "raw offset" direction of every joint from its parent, the face joints used to find the
-facing direction, the feet, the foot-contact threshold and the fps).  :class:`Skeleton` does the
+facing direction, the feet and the foot-contact threshold).  :class:`Skeleton` does the
 HumanML3D-style chain IK (positions -> per-joint local quaternions) and FK (quaternions +
 bone offsets -> positions) that the feature extraction and the bone-length normalisation use.
 
-Quaternion conventions: see :mod:`bamm_core.rotations` (w, x, y, z).
+Quaternion conventions: see :mod:`bamm_core.motion.rotations` (w, x, y, z).
 """
 from __future__ import annotations
 
@@ -98,7 +98,6 @@ class SkeletonDef:
     feet_right: tuple[int, int]
     leg_joints: tuple[int, int]              # bones whose lengths give the root scale ratio
     foot_contact_threshold: float            # squared displacement per frame, in data units
-    fps: float
     target_bone_lengths: np.ndarray | None = None   # (J,) or None when not shipped
     parents: list[int] = field(default_factory=list)
 
@@ -136,7 +135,6 @@ HUMANML3D = SkeletonDef(
     feet_right=(8, 11),
     leg_joints=(5, 8),
     foot_contact_threshold=0.002,
-    fps=20.0,
     target_bone_lengths=T2M_TARGET_BONE_LENGTHS,
 )
 
@@ -152,7 +150,6 @@ KIT = SkeletonDef(
     feet_right=(14, 15),
     leg_joints=(17, 18),
     foot_contact_threshold=0.05,
-    fps=12.5,
     target_bone_lengths=None,
 )
 

@@ -123,5 +123,9 @@ class Timebase:
 
 #: HumanML3D's timebase (the released models and the bundled one).
 HUMANML3D = Timebase()
+#: KIT-ML's timebase: 12.5 fps, clips of 24 frames (1.92 s) and more.
+KIT_ML = Timebase(fps=12.5, default_min_seconds=1.92)
+#: by the data set names model configs use (``config["dataset"]``)
+DATASETS = {"t2m": HUMANML3D, "kit": KIT_ML}
 
-__all__ = ["Timebase", "HUMANML3D"]
+__all__ = ["Timebase", "HUMANML3D", "KIT_ML", "DATASETS"]
