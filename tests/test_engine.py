@@ -282,3 +282,12 @@ def test_corrupt_config_says_so(tiny_model_dir, tmp_path):
                            match=f"config.json in {bad} is not valid JSON: Expecting"):
             call(bad)
     assert not ckpt.is_model_dir(bad)
+
+
+def test_sampling_options_round_trip_through_a_model_config():
+    from bamm_core.generation.options import SamplingOptions
+
+    opts = SamplingOptions(cfg=5.5, refine_cfg=2.0, residual_cfg=6.0)
+    back = SamplingOptions.from_config({"decoding": opts.to_config()})
+    assert (back.cfg, back.refine_cfg, back.residual_cfg) == (5.5, 2.0, 6.0)
+    assert SamplingOptions.from_config({}) == SamplingOptions()

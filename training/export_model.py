@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> Path:
         "name": args.name, "license": args.license, "dataset": ds.get("kind", "t2m"),
         "fps": tb.fps, "max_frames": tb.max_frames, "joints_num": ds.get("joints_num", 22),
         "text_encoder": {"name": enc_name, "dim": int(mt.clip_dim)},
-        "decoding": {"cfg": [opts.cfg, opts.refine_cfg], "residual_cfg": opts.residual_cfg},
+        "decoding": opts.to_config(),
         "training": {"preset": tst.get("config", ""), "vq_step": int(vst["step"]),
                      "transformer_step": int(tst["step"]), "residual_step": int(rst["step"]),
                      "dtype": "float16" if args.fp16 else "float32",

@@ -66,6 +66,10 @@ class SamplingOptions:
             kw["residual_cfg"] = float(dec["residual_cfg"])
         return cls(**kw)
 
+    def to_config(self) -> dict:
+        """The ``"decoding"`` section of a model config (the inverse of :meth:`from_config`)."""
+        return {"cfg": [self.cfg, self.refine_cfg], "residual_cfg": self.residual_cfg}
+
     def replace(self, **changes) -> "SamplingOptions":
         """A copy with ``changes`` (None values are ignored: "keep the default")."""
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
