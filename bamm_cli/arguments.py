@@ -10,6 +10,7 @@ import argparse
 import math
 
 from bamm_core.generation.options import SamplingOptions
+from bamm_core.generation.prompt import check_prompt as prompt_rule
 from bamm_core.motion.timebase import Timebase
 
 from .errors import UserError, one_line
@@ -88,10 +89,10 @@ def range_frames(tb: Timebase, text: str, num_frames: int) -> tuple[int, int]:
 
 
 def check_prompt(prompt: str) -> str:
-    prompt = (prompt or "").strip()
-    if not prompt:
-        raise UserError("the prompt is empty; describe the motion, e.g. \"a person walks forward\"")
-    return prompt
+    try:
+        return prompt_rule(prompt or "")
+    except ValueError as e:
+        raise UserError(str(e)) from None
 
 
 def sampling_options(defaults: SamplingOptions, args: argparse.Namespace,

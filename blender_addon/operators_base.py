@@ -19,6 +19,7 @@ import bpy
 from bpy.props import BoolProperty, EnumProperty, FloatVectorProperty, IntProperty, StringProperty
 
 from . import enums, jobs
+from .core import submodule
 from .rig import UserError
 
 
@@ -34,10 +35,10 @@ def settings(context):
 
 
 def prompt_text(op) -> str:
-    text = op.prompt.strip()
-    if not text:
-        raise UserError("empty prompt: type what the character should do (e.g. 'a person walks forward')")
-    return text
+    try:
+        return submodule("generation.prompt").check_prompt(op.prompt)
+    except ValueError as e:
+        raise UserError(str(e)) from None
 
 
 def scene_fps(scene) -> float:

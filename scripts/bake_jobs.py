@@ -35,6 +35,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # the engine package of this checkout
     sys.path.append(str(REPO))
 
+from bamm_core.generation.prompt import check_prompt  # noqa: E402
 from bamm_core.motion.timebase import HUMANML3D, Timebase  # noqa: E402
 
 SMPL22 = "SMPL-22"
@@ -212,11 +213,10 @@ def validate_jobs(raw: list[Any], base_dir: str | os.PathLike = ".",
                 errors.append(f"job {i}: unknown field {key!r} (known: {', '.join(FIELDS)})")
         job = Job(index=i, prompt="")
 
-        prompt = item.get("prompt")
-        if not isinstance(prompt, str) or not prompt.strip():
-            bad("prompt", "required, a non-empty text")
-        else:
-            job.prompt = prompt.strip()
+        try:
+            job.prompt = check_prompt(item.get("prompt", ""))
+        except (TypeError, ValueError) as e:
+            bad("prompt", f"required: {e}")
 
         for name in ("armature", "action"):
             v = item.get(name)

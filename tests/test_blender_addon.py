@@ -534,7 +534,7 @@ def test_bad_input_reports_clear_errors_and_changes_nothing(addon, scene, refere
         assert all(np.array_equal(a, b) for k in snap for a, b in zip(snap[k], fcurve_keys(addon, ob)[k]))
         assert _datablock_counts() == counts
 
-    with pytest.raises(RuntimeError, match="empty prompt"):
+    with pytest.raises(RuntimeError, match="prompt is empty"):
         bpy.ops.bamm.generate(prompt="   ")
     unchanged()
     with pytest.raises(RuntimeError, match="no frame range selected.*preview range.*markers"):

@@ -219,10 +219,10 @@ def test_sampling_options_and_overrides(eng):
 
 @pytest.mark.parametrize("text", ["", "   ", "\n\t"])
 def test_empty_prompt_is_refused(eng, text):
-    with pytest.raises(ValueError, match="empty prompt"):
+    with pytest.raises(ValueError, match="prompt is empty"):
         eng.generate(text, length=40)
     m = eng.generate("a person walks", length=40, seed=0)
-    with pytest.raises(ValueError, match="empty prompt"):
+    with pytest.raises(ValueError, match="prompt is empty"):
         eng.inpaint(m, 10, 20, text=text)
 
 

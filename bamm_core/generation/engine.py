@@ -29,12 +29,13 @@ from torch import Tensor
 
 from ..model import checkpoints as ckpt
 from ..model.text_encoders import TextEncoder, build_text_encoder
+from ..motion.clip import Motion
 from ..motion.timebase import Timebase
 from .decoding import generate_ids
 from .edit_api import EditAPI
-from ..motion.clip import Motion
 from .options import SamplingOptions, resolve_options
 from .progress import GenerationCancelled, ProgressFn, batch_progress
+from .prompt import check_prompt
 
 #: Samples generated together by generate()/generate_iter() (memory bounded by this).
 DEFAULT_BATCH_SIZE = 16
@@ -164,11 +165,7 @@ class Engine(EditAPI):
             return e.to(self.device)
         if text is None:
             return torch.zeros(1, d, device=self.device)  # unconditional
-        if not isinstance(text, str):
-            raise TypeError(f"text must be a string, got {type(text).__name__}")
-        if not text.strip():
-            raise ValueError("empty prompt: describe the motion (or give no text for an "
-                             "unconditional one)")
+        check_prompt(text)  # (no text at all: unconditional)
         e = self.text_encoder([text]).to(self.device)
         if e.shape[1] != d:
             raise ValueError(f"text encoder gives {e.shape[1]}-d vectors, model expects {d}")
