@@ -117,7 +117,7 @@ class BAMM_OT_inpaint(EngineOperator, bpy.types.Operator):
         def apply(context, result):
             frames, pose = result
             ob, action = _same_action(src.ob_name, src.action_name, "Inpaint")
-            w = motion_io.range_weights(len(frames), src.blend)
+            w = motion_io.pipeline().range_weights(len(frames), src.blend)
             keyframes.write_pose(ob, action, pose, frames, weights=w)
             return f"Inpainted frames {frames[0]}–{frames[-1]} of '{src.action_name}' with '{src.text}'"
 
@@ -162,7 +162,7 @@ class BAMM_OT_outpaint(EngineOperator, bpy.types.Operator):
                 if wanted:  # the new keys next to the kept ones fade in from them
                     pose = pipe.motion_to_rig(src.retargeter, m2.joints, tb.fps, src.fps, scale=src.scale,
                                               n_out=len(frames), frames=sel)
-                    w = motion_io.edge_weights(int(sel.sum()), src.blend, at_start=not kept_after,
+                    w = motion_io.pipeline().edge_weights(int(sel.sum()), src.blend, at_start=not kept_after,
                                                at_end=kept_after)
                     parts.append((frames[sel], pose, w))
             return parts

@@ -140,3 +140,13 @@ def test_every_known_preset_reads_a_bvh_and_unknown_names_list_them(joints, tmp_
 def bandai_take(extract_bandai, tmp_path_factory):
     name = "dataset-1_walk_normal_001"
     return extract_bandai(tmp_path_factory.mktemp("bandai_rigs"), [name]) / f"{name}.bvh"
+
+
+def test_range_weights_keep_the_border_keys_and_fade_in_between():
+    from bamm_core.rigs.pipeline import range_weights
+
+    np.testing.assert_array_equal(range_weights(10, 0), 1.0)  # hard cut
+    w = range_weights(10, 3)
+    assert w[0] == w[-1] == 0.0  # the attachment keys keep the existing pose
+    np.testing.assert_allclose(w[1:-1], edge_weights(8, 2))
+    assert np.all(np.diff(w[:4]) > 0) and np.allclose(w, w[::-1])

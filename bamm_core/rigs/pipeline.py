@@ -10,9 +10,10 @@ the scene's fps in armature space through a :class:`~bamm_core.rigs.retargeting.
   scale that maps them back exactly);
 * :func:`scene_range_to_model` - an inclusive scene frame range -> the model frames to
   regenerate; :func:`scene_frames_for` - frames added at model fps -> scene frames;
-* the one blend at the edges of new keys: :func:`edge_weights` (0 = hard cut), applied in
-  the rig's key space by the front end when it writes the keys; the engine's own splice is
-  then called with ``blend=0``.
+* the one blend at the edges of new keys: :func:`edge_weights` (0 = hard cut) and, for an
+  inclusive inpaint range whose border keys are the attachment points,
+  :func:`range_weights`; applied in the rig's key space by the front end when it writes the
+  keys; the engine's own splice is then called with ``blend=0``.
 
 No alignment step is needed after an edit: the engine returns the frames outside the edited
 range bit-identical and the edit in the input's space, so the kept frames map back onto the
@@ -81,10 +82,23 @@ def scene_range_to_model(f0: int, f1: int, a0: int, scene_fps: float, model_fps:
     return start, end
 
 
+def range_weights(n: int, blend: int) -> np.ndarray:
+    """Weights of the ``n`` keys of an inclusive inpainted range (border frames included).
+
+    ``blend`` = 0: a hard cut, every key is the new motion's.  ``blend`` >= 1: the border keys
+    are where the new motion attaches, so they keep the existing pose, and the new motion
+    fades in over ``blend`` frames from each border."""
+    if blend <= 0 or n < 2:
+        return edge_weights(n, 0)
+    w = np.zeros(n)
+    w[1:-1] = edge_weights(n - 2, blend - 1)
+    return w
+
+
 def scene_frames_for(n_model: int, model_fps: float, scene_fps: float) -> int:
     """Scene frames spanning ``n_model`` frames added at model fps (e.g. by an outpaint)."""
     return int(round(int(n_model) * float(scene_fps) / float(model_fps)))
 
 
 __all__ = ["motion_to_rig", "rig_to_motion", "scene_range_to_model", "scene_frames_for", "to_fps",
-           "edge_weights"]
+           "edge_weights", "range_weights"]
