@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..motion.skeleton import HUMANML3D, KIT
+from ..motion.timebase import HUMANML3D as HUMANML3D_TIMEBASE
 
 _LEFT, _RIGHT, _CENTER = "#d62728", "#1f77b4", "#222222"
 
@@ -112,7 +113,7 @@ def _figure(title: str | None, size: float):
     return fig, ax
 
 
-def save_preview(joints, path: str | Path, fps: float = 20.0, title: str | None = None,
+def save_preview(joints, path: str | Path, fps: float = HUMANML3D_TIMEBASE.fps, title: str | None = None,
                  size: float = 4.0, dpi: int = 80, max_frames: int | None = None) -> Path:
     """Write a stick-figure animation of ``joints (T, J, 3)`` to ``path`` (.gif or .mp4).
 
@@ -166,7 +167,7 @@ def _sheet_frames(n: int, frames: list[int] | int) -> list[int]:
 
 
 def contact_sheet_figure(joints, frames: list[int] | int = 8, cols: int = 4, title: str | None = None,
-                         fps: float = 20.0, size: float = 2.6):
+                         fps: float = HUMANML3D_TIMEBASE.fps, size: float = 2.6):
     """The matplotlib figure of :func:`save_contact_sheet` (the caller closes it).
 
     Cells are laid out explicitly, row by row from the top: each cell is a ``size`` inch
@@ -211,7 +212,7 @@ def contact_sheet_figure(joints, frames: list[int] | int = 8, cols: int = 4, tit
 
 
 def save_contact_sheet(joints, path: str | Path, frames: list[int] | int = 8, cols: int = 4,
-                       title: str | None = None, fps: float = 20.0, size: float = 2.6) -> Path:
+                       title: str | None = None, fps: float = HUMANML3D_TIMEBASE.fps, size: float = 2.6) -> Path:
     """PNG grid of stick figures at ``frames`` (a list of indices, or a count spread evenly
     over the clip; ``frames=[t]`` saves a single frame), read left to right, top to bottom,
     each labelled above its figure."""

@@ -16,6 +16,7 @@ from .bvh import BVH, BVHJoint, write_bvh
 from ..motion.rotation_solver import PRIMARY_CHILD, normalize, segment_frames, solve_world_rotations
 from ..motion.rotations import matrix_to_euler
 from ..motion.skeleton import HUMANML3D
+from ..motion.timebase import HUMANML3D as HUMANML3D_TIMEBASE
 
 # Joint names, parents and OFFSETs (metres) of ``smpl22_template.bvh`` (MoMask release, MIT), in
 # the file's depth-first order, with the HumanML3D joint index each one stands for.
@@ -105,7 +106,7 @@ def solve_smpl22_rotations(joints: np.ndarray, offsets: np.ndarray) -> np.ndarra
     return np.stack([world[t] for t in SMPL22_BVH_TO_T2M], axis=1)
 
 
-def smpl22_bvh_from_joints(joints: np.ndarray, fps: float = 20.0, offsets: str | np.ndarray = "motion") -> BVH:
+def smpl22_bvh_from_joints(joints: np.ndarray, fps: float = HUMANML3D_TIMEBASE.fps, offsets: str | np.ndarray = "motion") -> BVH:
     """Build the SMPL-22 :class:`BVH` of a ``(T, 22, 3)`` HumanML3D-order joint motion (metres).
 
     ``offsets``: ``"motion"`` (default) = template directions with the motion's bone lengths and
@@ -146,7 +147,7 @@ def smpl22_bvh_from_joints(joints: np.ndarray, fps: float = 20.0, offsets: str |
     return bvh
 
 
-def save_smpl22_bvh(joints: np.ndarray, path: str | Path, fps: float = 20.0,
+def save_smpl22_bvh(joints: np.ndarray, path: str | Path, fps: float = HUMANML3D_TIMEBASE.fps,
                     offsets: str | np.ndarray = "motion") -> Path:
     """Write a ``(T, 22, 3)`` joint motion (metres, Y up) as a SMPL-22 BVH (template names).
 

@@ -159,7 +159,6 @@ PARENTS = HUMANML3D.parents
 KINEMATIC_CHAIN = T2M_KINEMATIC_CHAIN
 RAW_OFFSETS = T2M_RAW_OFFSETS
 NUM_JOINTS = 22
-FPS = 20
 FEATURE_DIM = 263
 LEFT_RIGHT_PAIRS = [(1, 2), (4, 5), (7, 8), (10, 11), (13, 14), (16, 17), (18, 19), (20, 21)]
 
@@ -305,6 +304,6 @@ def bone_lengths(joints: np.ndarray, parents: list[int] = PARENTS) -> np.ndarray
 __all__ = [
     "SkeletonDef", "Skeleton", "HUMANML3D", "KIT", "get_skeleton_def", "uniform_skeleton",
     "facing_direction", "mirror_permutation", "parents_from_chains", "bone_lengths",
-    "JOINT_NAMES", "PARENTS", "KINEMATIC_CHAIN", "RAW_OFFSETS", "NUM_JOINTS", "FPS",
+    "JOINT_NAMES", "PARENTS", "KINEMATIC_CHAIN", "RAW_OFFSETS", "NUM_JOINTS",
     "FEATURE_DIM", "LEFT_RIGHT_PAIRS", "T2M_TARGET_BONE_LENGTHS",
 ]

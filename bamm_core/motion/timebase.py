@@ -43,12 +43,13 @@ class Timebase:
         """A model config's timebase: ``fps`` (default 20), the tokenizer's down-sampling
         (``frames_per_token`` or ``stride_t ** down_t`` of ``config["tokenizer"]``,
         default 4) and ``max_frames`` (the longest training clip, default 196)."""
+        default = cls()
         tok = config.get("tokenizer", {}) or {}
         if frames_per_token is None:
             frames_per_token = int(config.get("frames_per_token")
                                    or int(tok.get("stride_t", 2)) ** int(tok.get("down_t", 2)))
-        max_frames = int(config.get("max_frames", config.get("max_motion_length", 196)))
-        return cls(fps=float(config.get("fps", 20)), frames_per_token=int(frames_per_token),
+        max_frames = int(config.get("max_frames", config.get("max_motion_length", default.max_frames)))
+        return cls(fps=float(config.get("fps", default.fps)), frames_per_token=int(frames_per_token),
                    max_tokens=max_frames // int(frames_per_token))
 
     # ------------------------------------------------------------------ limits
