@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import bpy
-from bamm_core.interrupts import StopRequest
 
+from bake_jobs import REPO, SMPL22, Job, check_lengths  # (puts this checkout's bamm_core on the path)
 from bake_export import ExportFailed, activate, export_armature
-from bake_jobs import REPO, SMPL22, Job, check_lengths
+from bamm_core.interrupts import StopRequest
 
 
 class JobFailed(Exception):

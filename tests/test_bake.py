@@ -198,7 +198,10 @@ import bpy, json
 bpy.ops.wm.open_mainfile(filepath={path!r})
 out = {{"actions": {{}}, "objects": {{}}}}
 for a in bpy.data.actions:
-    curves = [fc for layer in a.layers for strip in layer.strips for bag in strip.channelbags for fc in bag.fcurves]
+    if hasattr(a, "layers"):  # 4.4+: slotted actions
+        curves = [fc for layer in a.layers for strip in layer.strips for bag in strip.channelbags for fc in bag.fcurves]
+    else:  # 4.2/4.3
+        curves = list(a.fcurves)
     bones = sorted({{fc.data_path.split('"')[1] for fc in curves if fc.data_path.startswith("pose.bones")}})
     out["actions"][a.name] = {{"range": list(a.frame_range), "bones": len(bones),
                               "keys": sum(len(fc.keyframe_points) for fc in curves)}}
