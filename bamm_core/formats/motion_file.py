@@ -30,6 +30,7 @@ from typing import Callable
 import numpy as np
 
 from ..motion.clip import Motion
+from ..motion.resampling import resample_positions
 from ..motion.timebase import HUMANML3D
 from .paths import atomic_path, check_extension, check_output_path
 
@@ -204,12 +205,6 @@ def _joints_from_array(arr: np.ndarray, source: str) -> np.ndarray:
     return check_joints(arr, source)
 
 
-def _resample(joints: np.ndarray, src_fps: float, fps: float) -> np.ndarray:
-    from ..motion.resampling import resample_positions
-
-    return np.asarray(resample_positions(joints, float(src_fps), float(fps)), dtype=np.float32)
-
-
 def _read_npz(p: Path, source: str, fps: float) -> tuple[np.ndarray, float]:
     with np.load(p, allow_pickle=False) as z:
         src_fps = float(z["fps"]) if "fps" in z.files else fps
@@ -254,7 +249,8 @@ def read_motion(path: str | os.PathLike, fps: float = HUMANML3D.fps,
     except (OSError, ValueError, EOFError, IndexError, KeyError) as e:  # corrupt / wrong kind of file
         msg = " ".join(str(e).split())
         raise MotionFileError(f"cannot read {msg if msg.startswith(source) else f'{source}: {msg}'}") from None
-    return check_joints(_resample(check_joints(joints, source), src_fps, fps), source)
+    joints = resample_positions(check_joints(joints, source), float(src_fps), float(fps))
+    return check_joints(joints.astype(np.float32), source)
 
 
 __all__ = ["note", "MotionFileError", "OUTPUT_FORMATS", "INPUT_FORMATS", "PREVIEW_FORMATS",
