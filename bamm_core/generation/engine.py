@@ -32,6 +32,7 @@ from ..model.text_encoders import TextEncoder, build_text_encoder
 from ..motion.clip import Motion
 from ..motion.timebase import Timebase
 from .decoding import generate_ids
+from .compose import ComposeAPI, Segment
 from .edit_api import EditAPI
 from .options import SamplingOptions, resolve_options
 from .progress import GenerationCancelled, ProgressFn, batch_progress
@@ -51,7 +52,7 @@ def batch_seed(seed: int, batch: int) -> int:
     return int(ss.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
 
 
-class Engine(EditAPI):
+class Engine(ComposeAPI, EditAPI):
     """BAMM text-to-motion engine (networks + normalisation + text encoder).
 
     ``timebase``: the model's frame rate, frames per token and length limits;
@@ -314,4 +315,4 @@ class Engine(EditAPI):
                       text, self.fps, transform, {"source": "joints"})
 
 
-__all__ = ["Engine", "Motion", "GenerationCancelled", "DEFAULT_BATCH_SIZE", "batch_seed"]
+__all__ = ["Engine", "Motion", "Segment", "GenerationCancelled", "DEFAULT_BATCH_SIZE", "batch_seed"]
