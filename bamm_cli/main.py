@@ -7,6 +7,7 @@ Subcommands (``bamm SUBCOMMAND --help`` for details)::
     bamm edit walk.bvh --extend-after 2 "then sits down" --out longer.bvh
     bamm info [--model DIR]
     bamm preview motion.npy --out motion.gif
+    bamm download official          (the paper's model; then --model official)
 
 Times on the command line are **seconds**, converted on the model's timebase; the motion
 is the engine's HumanML3D 22-joint skeleton (metres, Y-up).  The extension of each
@@ -28,6 +29,7 @@ from bamm_core.formats.motion_file import OUTPUT_FORMATS, PREVIEW_FORMATS
 from bamm_core.generation.refinement import STRATEGIES
 
 from .commands import cmd_edit, cmd_generate, cmd_info, cmd_preview
+from .download import add_parser as add_download_parser
 from .errors import UserError
 
 
@@ -45,7 +47,8 @@ def _parents() -> dict[str, argparse.ArgumentParser]:
                         help="no progress or messages on stderr")
     model = argparse.ArgumentParser(add_help=False)
     model.add_argument("--model", metavar="DIR", default=None,
-                       help="model folder (ours or an official BAMM checkpoints/ tree); default: the bundled model")
+                       help="model folder (ours or an official BAMM checkpoints/ tree), or official (the paper's "
+                            "model, after `bamm download official`); default: the bundled model")
     model.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N, mps or auto")
     model.add_argument("--clip-weights", metavar="FILE", default=None,
                        help="OpenAI CLIP ViT-B/32 weights (ViT-B-32.pt) for models that use CLIP text features")
@@ -123,6 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="joint map or rig preset for a BVH whose skeleton is not recognised (e.g. bandai, mixamo)")
     v.add_argument("--title", default=None, help="title drawn on the preview (default: the file name)")
     v.set_defaults(func=cmd_preview)
+
+    add_download_parser(sub, [par["common"]])
     return p
 
 

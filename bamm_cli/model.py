@@ -26,6 +26,23 @@ def _model_error(model: str | None, error: BaseException) -> UserError:
     return UserError(f"cannot load model {model!r}: {msg}")
 
 
+OFFICIAL = "official"  # --model official: the paper's model in the model cache
+
+
+def resolve_model(model: str | None) -> str | None:
+    """``--model official`` -> the installed paper's model (an existing folder of that name
+    wins); any other value unchanged."""
+    if model != OFFICIAL or Path(model).exists():
+        return model
+    from bamm_core.model import downloads
+
+    path = downloads.official_dir()
+    if not downloads.is_installed(path):
+        raise UserError(f"the paper's model is not downloaded yet (looked in {path}); run "
+                        "`bamm download official` first")
+    return str(path)
+
+
 def _check_model_path(model: str | None) -> None:
     if model is not None and not Path(model).exists():
         raise UserError(f"model folder {model!r} not found")
@@ -33,6 +50,7 @@ def _check_model_path(model: str | None) -> None:
 
 def model_timebase(model: str | None) -> Timebase:
     """The timebase of ``model`` (None: the bundled default) without loading its networks."""
+    model = resolve_model(model)
     _check_model_path(model)
     from bamm_core.model import checkpoints as ckpt
 
@@ -43,8 +61,15 @@ def model_timebase(model: str | None) -> Timebase:
 
 
 def load_engine(model: str | None, device: str, quiet: bool, clip_weights: str | None = None):
-    """``Engine.from_pretrained`` with the user's mistakes turned into :class:`UserError`."""
+    """``Engine.from_pretrained`` with the user's mistakes turned into :class:`UserError`;
+    a downloaded paper's model brings its own CLIP weights (unless ``clip_weights`` is given)."""
+    model = resolve_model(model)
     _check_model_path(model)
+    if clip_weights is None and model is not None and Path(model).is_dir():
+        from bamm_core.model.downloads import official_clip
+
+        found = official_clip(model)
+        clip_weights = str(found) if found else None
     if clip_weights is not None:
         if not Path(clip_weights).is_file():
             raise UserError(f"CLIP weights file {clip_weights!r} not found")
@@ -65,4 +90,4 @@ def load_engine(model: str | None, device: str, quiet: bool, clip_weights: str |
             raise _model_error(model, e) from None
 
 
-__all__ = ["model_timebase", "load_engine"]
+__all__ = ["model_timebase", "load_engine", "resolve_model"]
