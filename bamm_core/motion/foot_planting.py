@@ -22,7 +22,7 @@ from .skeleton import HUMANML3D
 #: (hip, knee, ankle, toe) of the left and right leg (HumanML3D / SMPL-22).
 LEGS: tuple[tuple[int, int, int, int], ...] = ((1, 4, 7, 10), (2, 5, 8, 11))
 #: Release time of a pin (seconds): ``release_frames`` default = round(this x fps), >= 1.
-RELEASE_SECONDS = 0.2
+RELEASE_SECONDS = 0.5
 
 
 def default_release_frames(fps: float) -> int:
@@ -30,26 +30,49 @@ def default_release_frames(fps: float) -> int:
 
 
 def pin_offsets(points: np.ndarray, contact: np.ndarray, release: int) -> np.ndarray:
-    """(T, 3) offsets that move (T, 3) ``points`` onto their pins: within each contact span
-    the pin (the span's median position) minus the point, ramped in and out over
-    ``release`` frames on each side; overlapping ramps are averaged by weight."""
+    """(T, 3) offsets that move (T, 3) ``points`` onto their pins.
+
+    Within a contact span: the pin (the span's median position) minus the point, except
+    that the vertical offset is never negative (a foot is lifted onto its pin, never pushed
+    down: the heel may rise during the contact, and the swing is never lowered).  Over the
+    ``release`` frames before and after a span (never past the neighbouring span of the same
+    foot) the correction at the span's edge is carried and faded along
+    :func:`~bamm_core.motion.blending.edge_weights`, so the foot keeps its own swing and the
+    catch-up is spread over the ramp; where the ramps of two spans meet they are averaged by
+    weight (a gap of at most ``release`` frames is a smooth interpolation between the two
+    corrections)."""
     t = points.shape[0]
+    spans = runs(contact)
+
+    def lift(d: np.ndarray) -> np.ndarray:  # a foot is raised onto its pin, never pushed down
+        d = d.copy()
+        d[..., 1] = np.maximum(d[..., 1], 0.0)
+        return d
+
     num = np.zeros_like(points)
     den = np.zeros(t)
-    for s, e in runs(contact):
+    for k, (s, e) in enumerate(spans):
         pin = np.median(points[s:e], axis=0)
-        a, b = s - release, e + release
-        w = edge_weights(b - a, release)[max(0, -a): (b - a) - max(0, b - t)]
-        lo, hi = max(0, a), min(t, b)
-        num[lo:hi] += w[:, None] * (pin - points[lo:hi])
-        den[lo:hi] += w
+        num[s:e] = lift(pin - points[s:e])
+        den[s:e] = 1.0
+        before = min(release, s - (spans[k - 1][1] if k else 0))
+        after = min(release, (spans[k + 1][0] if k + 1 < len(spans) else t) - e)
+        if before:
+            w = edge_weights(before, before, at_start=True, at_end=False)
+            num[s - before:s] += w[:, None] * lift(pin - points[s])
+            den[s - before:s] += w
+        if after:
+            w = edge_weights(after, after, at_start=False, at_end=True)
+            num[e:e + after] += w[:, None] * lift(pin - points[e - 1])
+            den[e:e + after] += w
     return num / np.maximum(den, 1.0)[:, None]
 
 
 def plant_feet(joints, contacts, fps: float, *, release_frames: int | None = None) -> np.ndarray:
     """Joints ``(T, 22, 3)`` with the feet planted during ``contacts`` ((T, 2) bool, left and
     right foot); same dtype as the input.  ``release_frames``: frames over which a pin is
-    blended in before a contact and released after it (default 0.2 s at ``fps``; 0 = hard).
+    blended in before a contact and released after it (default 0.5 s at ``fps``, never past the
+    foot's neighbouring contact; 0 = hard).
     """
     x = np.asarray(joints)
     if x.ndim != 3 or x.shape[1] != HUMANML3D.num_joints or x.shape[2] != 3:
