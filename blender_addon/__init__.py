@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import bpy
 
-from . import dependencies, operators, panels, preferences
+from . import dependencies, operators, panels, panels_timeline, preferences
 
-_classes = (*preferences.classes, *operators.classes, *panels.classes)
+_classes = (*preferences.classes, *operators.classes, *panels.classes, *panels_timeline.classes)
 
 
 def register() -> None:

@@ -10,7 +10,7 @@ import bpy
 import numpy as np
 from bpy.props import FloatProperty, IntProperty
 
-from . import enums, keyframes, motion_io
+from . import enums, keyframes, motion_io, scene_range
 from .engine_loader import engine_loader, model_timebase
 from .operators_base import EngineOperator, Plan, checked_seconds, lookup_armature, prompt_text, scene_fps
 from .rig import UserError, armature_from_context, retargeter_for
@@ -125,7 +125,9 @@ class BAMM_OT_inpaint(EngineOperator, bpy.types.Operator):
 
 
 class BAMM_OT_outpaint(EngineOperator, bpy.types.Operator):
-    """Extend the armature's action before and/or after with motion following the prompt"""
+    """Extend the armature's action before and/or after with motion following the prompt; the
+    scene's frame range grows to cover the new keys (new keys that would fall before frame 0
+    move the whole action later instead, so they can be played)"""
 
     bl_idname = "bamm.outpaint"
     bl_label = "Extend"
@@ -169,11 +171,15 @@ class BAMM_OT_outpaint(EngineOperator, bpy.types.Operator):
 
         def apply(context, parts):
             ob, action = _same_action(src.ob_name, src.action_name, "Extend")
-            for frames, pose, w in parts:
-                if len(frames):
-                    keyframes.write_pose(ob, action, pose, frames, weights=w)
             lo = min(p[0][0] for p in parts if len(p[0])) if nb else a0
             hi = max(p[0][-1] for p in parts if len(p[0])) if na else a1
-            return f"Extended '{src.action_name}' to frames {lo}–{hi} with '{src.text}'"
+            shift = scene_range.shift_for(lo)  # keys before frame 0 could not be played: move later
+            scene_range.shift_action(ob, action, shift)
+            for frames, pose, w in parts:
+                if len(frames):
+                    keyframes.write_pose(ob, action, pose, frames + shift, weights=w)
+            note = scene_range.cover(context.scene, lo + shift, hi + shift)
+            note += f"; the action moved {shift} frames later" if shift else ""
+            return f"Extended '{src.action_name}' to frames {lo + shift}–{hi + shift} with '{src.text}'{note}"
 
         return Plan(work, apply, "extend")

@@ -5,7 +5,8 @@ import bpy
 import numpy as np
 from bpy.props import FloatProperty, IntProperty, StringProperty
 
-from . import enums, keyframes, motion_io
+from . import curve_path, enums, keyframes, motion_io, scene_range
+from .core import submodule
 from .engine_loader import engine_loader, model_timebase
 from .operators_base import EngineOperator, Plan, checked_seconds, lookup_armature, prompt_text, scene_fps, settings
 from .rig import armature_from_context, retargeter_for
@@ -13,9 +14,10 @@ from .rig import armature_from_context, retargeter_for
 _LIMITS = enums.limits()
 
 
-class BAMM_OT_generate(EngineOperator, bpy.types.Operator):
+class BAMM_OT_generate(curve_path.PathOptions, EngineOperator, bpy.types.Operator):
     """Generate a motion from the prompt onto the armature, as a new action (the previous
-    action is stashed in the NLA)"""
+    action is stashed in the NLA); it walks along the scene's Path curve when one is set, and
+    the scene's frame range grows to cover the new keys"""
 
     bl_idname = "bamm.generate"
     bl_label = "Generate"
@@ -41,6 +43,7 @@ class BAMM_OT_generate(EngineOperator, bpy.types.Operator):
         text = prompt_text(self)
         ob = armature_from_context(context, self.armature)
         retargeter, label = retargeter_for(ob, self.rig_preset, self.custom_map)
+        points = curve_path.rig_points(context, self, ob)
         get_engine = engine_loader(context)
         tb = model_timebase(context)
         length = checked_seconds(tb, self.length, "length") if self.length > 0 else None
@@ -55,6 +58,9 @@ class BAMM_OT_generate(EngineOperator, bpy.types.Operator):
             out = get_engine().generate(text, length=length, seed=seed, num_samples=n, progress=progress,
                                         **options)
             motions = out if isinstance(out, list) else [out]
+            if points is not None:
+                follow = submodule("rigs.rig_path").follow_on_rig
+                return [follow(retargeter, m.joints, tb.fps, fps, points) for m in motions]
             return [motion_io.pipeline().motion_to_rig(retargeter, m.joints, tb.fps, fps, in_place=in_place)
                     for m in motions]
 
@@ -66,7 +72,8 @@ class BAMM_OT_generate(EngineOperator, bpy.types.Operator):
                 frames = start + np.arange(len(poses[i].rotations))
                 keyframes.write_pose(ob, action, poses[i], frames)
             t = len(poses[0].rotations)
+            note = scene_range.cover(context.scene, start, start + max(len(p.rotations) for p in poses) - 1)
             return (f"Generated '{name}' on {ob.name} ({label}): {t} frames from frame {start}"
-                    + (f", {len(poses)} variations" if len(poses) > 1 else ""))
+                    + (f", {len(poses)} variations" if len(poses) > 1 else "") + note)
 
         return Plan(work, apply, "generate")

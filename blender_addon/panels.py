@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import bpy
-from bpy.props import BoolProperty, EnumProperty, FloatProperty, FloatVectorProperty, IntProperty, StringProperty
+from bpy.props import (BoolProperty, EnumProperty, FloatProperty, FloatVectorProperty, IntProperty,
+                       PointerProperty, StringProperty)
 
 from . import dependencies, enums
 
@@ -32,6 +33,16 @@ class BAMM_Settings(bpy.types.PropertyGroup):
                                           "(0: a hard cut)")
     extend_seconds: FloatProperty(name="Extend by (s)", default=2.0, min=0.0, soft_min=_LIMITS["min_seconds"],
                                   soft_max=_LIMITS["max_extend_seconds"])
+    # the prompt timeline and the path (operators_timeline, curve_path)
+    path: PointerProperty(name="Path", type=bpy.types.Object, poll=lambda self, ob: ob.type == "CURVE",
+                          description="A curve (Bezier, NURBS, poly) that Generate, Generate Timeline and "
+                                      "Extend make the character walk along (its first spline, world space)")
+    timeline_predict_last: BoolProperty(name="Predict last length", default=False,
+                                        description="The last prompt marker's segment gets the length the "
+                                                    "model predicts instead of running to the scene's end")
+    timeline_index: IntProperty(name="Active marker", default=-1)
+    marker_prompt: StringProperty(name="Marker prompt", default="a person walks forward",
+                                  description="Prompt of the marker Add Prompt Marker puts at the current frame")
 
 
 def _detected(ob) -> str:
