@@ -7,6 +7,7 @@ Subcommands (``bamm SUBCOMMAND --help`` for details)::
     bamm edit walk.bvh --extend-after 2 "then sits down" --out longer.bvh
     bamm info [--model DIR]
     bamm preview motion.npy --out motion.gif
+    bamm dataset MOCAP_DIR --out DATASET   (a BVH library with captions -> a training set)
     bamm download official          (the paper's model; then --model official)
 
 Times on the command line are **seconds**, converted on the model's timebase; the motion
@@ -29,6 +30,7 @@ from bamm_core.formats.motion_file import OUTPUT_FORMATS, PREVIEW_FORMATS
 from bamm_core.generation.refinement import STRATEGIES
 
 from .commands import cmd_edit, cmd_generate, cmd_info, cmd_preview
+from .dataset import add_parser as add_dataset_parser
 from .download import add_parser as add_download_parser
 from .errors import UserError
 
@@ -128,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.set_defaults(func=cmd_preview)
 
     add_download_parser(sub, [par["common"]])
+    add_dataset_parser(sub, [par["common"]])
     return p
 
 

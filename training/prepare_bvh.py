@@ -166,10 +166,12 @@ def process_joints(joints20: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return feats, recover_from_ric(feats).astype(np.float32)
 
 
-def save_item(out: Path, name: str, feats: np.ndarray, joints: np.ndarray, captions: list[str]) -> None:
+def save_item(out: Path, name: str, feats: np.ndarray, joints: np.ndarray, captions: list) -> None:
+    """Write one motion; ``captions`` are strings or ``(caption, start, end)`` (a sub-clip)."""
     np.save(out / "new_joint_vecs" / f"{name}.npy", feats.astype(np.float32))
     np.save(out / "new_joints" / f"{name}.npy", joints.astype(np.float32))
-    (out / "texts" / f"{name}.txt").write_text("\n".join(text_line(c) for c in captions) + "\n")
+    lines = [text_line(c) if isinstance(c, str) else text_line(*c) for c in captions]
+    (out / "texts" / f"{name}.txt").write_text("\n".join(lines) + "\n")
 
 
 # --- splits and statistics ----------------------------------------------------------------------
@@ -204,6 +206,30 @@ def dataset_statistics(vec_dir: Path, names: list[str]) -> tuple[np.ndarray, np.
     std = group_std(data, joints_num=22)
     std = np.where(std > 1e-8, std, 1.0).astype(np.float32)  # a constant group (e.g. no contacts)
     return mean, std
+
+
+def write_index(work: Path, take_content: dict[str, str], names: list[str], fractions=(0.8, 0.1, 0.1),
+                seed: int = 0) -> dict[str, list[str]]:
+    """Splits by take (``{take: stratum}``; a mirror ``M<take>`` follows its take), ``all.txt``,
+    ``Mean.npy``/``Std.npy`` over the written motions ``names``; returns the take splits."""
+    splits = split_takes(take_content, fractions, seed)
+    all_names = sorted(names)
+    present = set(all_names)
+    for split, takes in splits.items():
+        full = sorted(n2 for n in takes for n2 in (n, "M" + n) if n2 in present)
+        (work / f"{split}.txt").write_text("".join(n + "\n" for n in full))
+    (work / "all.txt").write_text("".join(n + "\n" for n in all_names))
+    mean, std = dataset_statistics(work / "new_joint_vecs", all_names)
+    np.save(work / "Mean.npy", mean)
+    np.save(work / "Std.npy", std)
+    return splits
+
+
+def commit_dataset(work: Path, out: Path) -> None:
+    """Replace ``out`` by the finished ``work`` folder (same parent: a rename)."""
+    if out.exists():
+        shutil.rmtree(out)
+    work.rename(out)
 
 
 # --- main ---------------------------------------------------------------------------------------
@@ -301,16 +327,7 @@ def prepare(src: Path, out: Path, skeleton_map: str = "bandai", captions: Path |
         if not prepared:
             raise RuntimeError(f"no take could be prepared ({len(skipped)} skipped)")
 
-        splits = split_takes(take_content, fractions, seed)
-        all_names = sorted(p.name for p in prepared)
-        present = set(all_names)
-        for split, names in splits.items():
-            full = sorted(n2 for n in names for n2 in (n, "M" + n) if n2 in present)
-            (work / f"{split}.txt").write_text("".join(n + "\n" for n in full))
-        (work / "all.txt").write_text("".join(n + "\n" for n in all_names))
-        mean, std = dataset_statistics(work / "new_joint_vecs", all_names)
-        np.save(work / "Mean.npy", mean)
-        np.save(work / "Std.npy", std)
+        splits = write_index(work, take_content, [p.name for p in prepared], fractions, seed)
 
         frames = int(sum(p.frames for p in prepared))
         source_frames = int(sum(p.frames for p in prepared if not p.name.startswith("M")))
@@ -327,9 +344,7 @@ def prepare(src: Path, out: Path, skeleton_map: str = "bandai", captions: Path |
             "seconds": round(time.time() - t0, 1),
         }
         (work / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
-        if out.exists():
-            shutil.rmtree(out)
-        work.rename(out)
+        commit_dataset(work, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
         if work.exists():

@@ -22,6 +22,7 @@ from ..formats.smpl22_bvh import bvh_to_smpl22, is_smpl22_bvh
 from .presets import RigPreset, get_preset, registry
 from .rest_pose import JOINT_NAMES
 
+END_SITE = ".end_site"  # a joint's End Site as a point in maps: {"lerp": ["LeftFoot", "LeftFoot.end_site", 1]}
 ENGINE_PRESET = "smpl22"  # the engine's own skeleton: its rig names and its BVH export's names
 _AXES = {"+X": [1, 0, 0], "-X": [-1, 0, 0], "+Y": [0, 1, 0], "-Y": [0, -1, 0],
          "+Z": [0, 0, 1], "-Z": [0, 0, -1]}
@@ -114,8 +115,9 @@ def _unit_scale(preset: RigPreset, pos: np.ndarray) -> float:
 def bvh_joints(anim: BVH, preset: str | os.PathLike | RigPreset | None = None) -> np.ndarray:
     """The 22 joints ``(F, 22, 3)`` (metres, Y up, facing +Z) of a parsed BVH at its own fps.
 
-    ``preset``: None = auto-detect (our SMPL-22 export, else :func:`detect_bvh_preset`), a
-    registry name, a ``.json`` path or a :class:`RigPreset`.  ValueError names the known
+    ``preset``: None = auto-detect (our SMPL-22 export, else :func:`detect_bvh_preset`),
+    ``"auto"`` = an automatic map from the hierarchy (:func:`~.automap.auto_map`), a registry
+    name, a ``.json`` path or a :class:`RigPreset`.  ValueError names the known
     presets when none fits.
     """
     if anim.num_frames < 1:
@@ -129,10 +131,15 @@ def bvh_joints(anim: BVH, preset: str | os.PathLike | RigPreset | None = None) -
             shown = ", ".join(anim.names[:8]) + (", ..." if len(anim.names) > 8 else "")
             raise ValueError(f"unknown skeleton (joints {shown}); known presets: "
                              f"{', '.join(registry())}; pass a preset name or a .json map")
+    if preset == "auto":
+        from .automap import auto_map
+
+        preset = auto_map(anim)
     p = get_preset(preset)
     m = axes_matrix(p.up_axis, p.forward_axis, p.mirror)
-    pos = anim.forward_kinematics() @ m.T
-    return map_positions(pos * _unit_scale(p, pos), anim.names, p)
+    pos = anim.forward_kinematics(end_sites=True) @ m.T  # End Sites: "<joint>.end_site" in maps
+    names = anim.names + [j.name + END_SITE for j in anim.joints if j.end_site is not None]
+    return map_positions(pos * _unit_scale(p, pos[:, :len(anim.names)]), names, p)
 
 
 def read_bvh_joints(path: str | os.PathLike,
