@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import bpy
 import numpy as np
-from bpy.props import FloatProperty, IntProperty
+from bpy.props import BoolProperty, FloatProperty, IntProperty
 
 from . import enums, keyframes, motion_io, scene_range
 from .engine_loader import engine_loader, model_timebase
 from .operators_base import EngineOperator, Plan, checked_seconds, lookup_armature, prompt_text, scene_fps
+from .operators_variations import inpaint_plan, side_by_side_count
 from .rig import UserError, armature_from_context, retargeter_for
 
 _LIMITS = enums.limits()
@@ -82,9 +83,18 @@ class BAMM_OT_inpaint(EngineOperator, bpy.types.Operator):
 
     frame_start: IntProperty(name="Start", default=-1, description="-1: use the timeline selection")
     frame_end: IntProperty(name="End", default=-1, description="-1: use the timeline selection")
+    variations: IntProperty(name="Variations", default=1, min=1, max=8,
+                            description="Versions of the range, shown side by side (needs Side by side)")
+    side_by_side: BoolProperty(name="Side by side", default=False,
+                               description="Show the versions on temporary copies beside the armature; "
+                                           "Keep one (bamm.keep_variation) or Discard them")
 
     @staticmethod
     def plan_fn(self, context) -> Plan:
+        n, side = side_by_side_count(self)
+        if n > 1 and not side:
+            raise UserError("Inpaint shows its variations side by side: pass side_by_side=True "
+                            "(or variations=1)")
         src = _EditSource(self, context)
         a0, a1, name = src.a0, src.a1, src.action.name
         if self.frame_start >= 0 and self.frame_end >= 0:
@@ -105,14 +115,20 @@ class BAMM_OT_inpaint(EngineOperator, bpy.types.Operator):
         pipe = motion_io.pipeline()
         s, e = pipe.scene_range_to_model(f0, f1, a0, src.fps, src.timebase.fps, len(src.joints))
 
-        def work(progress):
+        def inpaint_pose(seed, progress):
             eng = src.get_engine()
             m = eng.motion_from_joints(src.joints)
-            m2 = eng.inpaint(m, start=s, end=e, text=src.text, seed=src.seed, blend=0, cfg=src.cfg,
+            m2 = eng.inpaint(m, start=s, end=e, text=src.text, seed=seed, blend=0, cfg=src.cfg,
                              progress=progress)
-            pose = pipe.motion_to_rig(src.retargeter, m2.joints, src.timebase.fps, src.fps, scale=src.scale,
+            return pipe.motion_to_rig(src.retargeter, m2.joints, src.timebase.fps, src.fps, scale=src.scale,
                                       n_out=a1 - a0 + 1, frames=slice(f0 - a0, f1 - a0 + 1))
-            return np.arange(f0, f1 + 1), pose
+
+        if side:
+            return inpaint_plan(src, inpaint_pose, np.arange(f0, f1 + 1), n,
+                                lambda: _same_action(src.ob_name, src.action_name, "Inpaint"))
+
+        def work(progress):
+            return np.arange(f0, f1 + 1), inpaint_pose(src.seed, progress)
 
         def apply(context, result):
             frames, pose = result

@@ -1,14 +1,16 @@
-"""bamm.generate: a new action from a prompt on the armature (variations as extra actions)."""
+"""bamm.generate: a new action from a prompt on the armature (variations as extra actions, or
+side by side on temporary copies: :mod:`.operators_variations`)."""
 from __future__ import annotations
 
 import bpy
 import numpy as np
-from bpy.props import FloatProperty, IntProperty, StringProperty
+from bpy.props import BoolProperty, FloatProperty, IntProperty, StringProperty
 
-from . import curve_path, enums, keyframes, motion_io, scene_range
+from . import curve_path, enums, keyframes, motion_io, scene_range, variations
 from .core import submodule
 from .engine_loader import engine_loader, model_timebase
 from .operators_base import EngineOperator, Plan, checked_seconds, lookup_armature, prompt_text, scene_fps, settings
+from .operators_variations import side_by_side_count
 from .rig import armature_from_context, retargeter_for
 
 _LIMITS = enums.limits()
@@ -25,7 +27,11 @@ class BAMM_OT_generate(curve_path.PathOptions, EngineOperator, bpy.types.Operato
     length: FloatProperty(name="Length (s)", default=0.0, min=0.0, soft_max=_LIMITS["max_seconds"],
                           description="Seconds; 0 = let the model predict the length")
     variations: IntProperty(name="Variations", default=1, min=1, max=8,
-                            description="Number of motions; extra ones are stashed as actions")
+                            description="Number of motions; extra ones are stashed as actions "
+                                        "(side by side: shown on copies of the armature)")
+    side_by_side: BoolProperty(name="Side by side", default=False,
+                               description="Show the variations on temporary copies beside the armature; "
+                                           "Keep one (bamm.keep_variation) or Discard them")
     start_frame: IntProperty(name="Start frame", default=-1, description="-1: the scene's start frame")
     action_name: StringProperty(name="Action name", default="",
                                 description="Name of the new action (empty: the prompt); "
@@ -49,7 +55,8 @@ class BAMM_OT_generate(curve_path.PathOptions, EngineOperator, bpy.types.Operato
         length = checked_seconds(tb, self.length, "length") if self.length > 0 else None
         fps = scene_fps(context.scene)
         start = context.scene.frame_start if self.start_frame < 0 else self.start_frame
-        n, seed, in_place = self.variations, self.seed, self.in_place
+        n, side = side_by_side_count(self)
+        seed, in_place = self.seed, self.in_place
         options = dict(cfg=float(self.guidance[0]), refine_cfg=float(self.guidance[1]), refine=self.refine)
         ob_name = ob.name
         name = self.action_name.strip() or text[:60]
@@ -66,6 +73,8 @@ class BAMM_OT_generate(curve_path.PathOptions, EngineOperator, bpy.types.Operato
 
         def apply(context, poses):
             ob = lookup_armature(ob_name)
+            if side:
+                return variations.show_generated(ob, poses, start, name) + f" ({label})"
             # create the extra variations first so the first one ends up active
             for i in reversed(range(len(poses))):
                 action = keyframes.assign_new_action(ob, name if i == 0 else f"{name} #{i + 1}")

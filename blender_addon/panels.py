@@ -5,7 +5,7 @@ import bpy
 from bpy.props import (BoolProperty, EnumProperty, FloatProperty, FloatVectorProperty, IntProperty,
                        PointerProperty, StringProperty)
 
-from . import dependencies, enums
+from . import dependencies, enums, operators_variations
 
 _LIMITS = enums.limits()
 
@@ -104,8 +104,11 @@ class BAMM_PT_panel(bpy.types.Panel):
 
         col = layout.column(align=True)
         col.enabled = ready
-        col.operator("bamm.generate", icon="PLAY")
-        col.operator("bamm.inpaint", icon="SEQ_STRIP_DUPLICATE")
+        op = col.operator("bamm.generate", icon="PLAY")
+        op.side_by_side = s.variations > 1  # variations from the panel: side by side
+        op = col.operator("bamm.inpaint", icon="SEQ_STRIP_DUPLICATE")
+        op.variations, op.side_by_side = s.variations, s.variations > 1
+        operators_variations.draw_candidates(layout)
         layout.prop(s, "blend_frames")
         row = layout.row(align=True)
         row.enabled = ready
