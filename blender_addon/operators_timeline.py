@@ -119,6 +119,8 @@ class BAMM_OT_regenerate_segment(EngineOperator, bpy.types.Operator):
         scene = context.scene
         segs = timeline.read_segments(scene, predict_last=True)
         k = timeline.find_segment(segs, _chosen_marker(scene, self.marker))
+        if len(segs) == 1:
+            raise UserError("the timeline has a single prompt marker: use Generate Timeline to redo it")
         ob = armature_from_context(context, self.armature)
         retargeter, label = retargeter_for(ob, self.rig_preset, self.custom_map)
         action, a0, a1 = action_range(ob)
@@ -134,7 +136,7 @@ class BAMM_OT_regenerate_segment(EngineOperator, bpy.types.Operator):
         timeline.model_lengths([clipped[k]], tb, fps)  # the segment itself must be long enough
         joints, scale = motion_io.read_motion(context, ob, retargeter, a0, a1, tb)
         info = _model_segments(segs, a0, a1, tb.fps / fps, len(joints))
-        seed, blend, text = self.seed, self.blend_frames, segs[k].prompt
+        seed, blend, text, cfg = self.seed, self.blend_frames, segs[k].prompt, float(self.guidance[0])
         ob_name, action_name = ob.name, action.name
         pipe = motion_io.pipeline()
 
@@ -142,7 +144,7 @@ class BAMM_OT_regenerate_segment(EngineOperator, bpy.types.Operator):
             eng = get_engine()
             m = eng.motion_from_joints(joints)
             m.info["segments"] = info
-            m2 = eng.recompose(m, k, prompt=text, seed=seed, progress=progress)
+            m2 = eng.recompose(m, k, prompt=text, seed=seed, progress=progress, cfg=cfg)
             pose = pipe.motion_to_rig(retargeter, m2.joints, tb.fps, fps, scale=scale, n_out=a1 - a0 + 1,
                                       frames=slice(f0 - a0, f1 - a0 + 1))
             return np.arange(f0, f1 + 1), pose

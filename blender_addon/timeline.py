@@ -75,7 +75,8 @@ def model_lengths(segments: list[SceneSegment], timebase, scene_fps: float) -> l
     """Each segment's length in model frames (None: predicted), from the marker frames
     through the model's timebase (boundaries rounded once, so the lengths add up to the
     span); UserError for a segment shorter than the model's shortest motion or longer than
-    its longest."""
+    one outpaint adds (``Timebase.max_extend_frames``; a longer part is two markers with the
+    same prompt)."""
     ratio = float(timebase.fps) / float(scene_fps)
     origin = segments[0].start
     out: list[int | None] = []
@@ -85,7 +86,8 @@ def model_lengths(segments: list[SceneSegment], timebase, scene_fps: float) -> l
             continue
         n = round((seg.end - origin) * ratio) - round((seg.start - origin) * ratio)
         try:
-            timebase.check_frames(n, f"segment {seg.marker!r}", lo=timebase.min_frames, hi=timebase.max_frames)
+            timebase.check_frames(n, f"segment {seg.marker!r}", lo=timebase.min_frames,
+                                  hi=timebase.max_extend_frames)
         except ValueError as e:
             raise UserError(f"{e} (frames {seg.start}-{seg.end - 1} at the scene's {scene_fps:g} fps)") from None
         out.append(n)
