@@ -15,6 +15,7 @@ import torch
 
 from .editing import choose_window, edit_tokens, splice_joints
 from ..motion.clip import Motion
+from ..motion.delivery import deliver
 from .options import EDIT_FIELDS, SamplingOptions, resolve_options
 from .progress import ProgressFn, wrap_progress
 
@@ -39,7 +40,7 @@ class EditAPI:
 
     def _edit(self, motion: Motion, tl: _Timeline, start: int, end: int, *, text,
               text_embedding, seed: int, options: SamplingOptions, blend: int,
-              progress: ProgressFn | None) -> Motion:
+              progress: ProgressFn | None, plant_feet: bool = True) -> Motion:
         """Regenerate output frames [start, end) of the timeline ``tl``."""
         tb = self.timebase
         fpt = tb.frames_per_token
@@ -81,10 +82,11 @@ class EditAPI:
         out_tokens[w0:w1] = new.cpu().numpy()
         if cb is not None:
             cb(total, total)
-        return Motion(joints.astype(np.float32), feats.astype(np.float32), out_tokens,
-                      text if text is not None else motion.text, tb.fps, motion.transform,
-                      {"edited": [int(start), int(end)], "seed": int(seed),
-                       "window_tokens": [int(w0), int(w1)]})
+        out = Motion(joints.astype(np.float32), feats.astype(np.float32), out_tokens,
+                     text if text is not None else motion.text, tb.fps, motion.transform,
+                     {"edited": [int(start), int(end)], "seed": int(seed),
+                      "window_tokens": [int(w0), int(w1)]})
+        return deliver(out, plant_feet=plant_feet, frames=(start, end), blend=blend)
 
     def _check_motion(self, motion: Motion) -> None:
         if not isinstance(motion, Motion):
@@ -134,7 +136,8 @@ class EditAPI:
 
     def inpaint(self, motion: Motion, start: int, end: int, text: str | None = None,
                 seed: int = 0, *, options: SamplingOptions | None = None, text_embedding=None,
-                blend: int = 4, progress: ProgressFn | None = None, **overrides) -> Motion:
+                blend: int = 4, progress: ProgressFn | None = None, plant_feet: bool = True,
+                **overrides) -> Motion:
         """Regenerate frames [start, end) (at the model's fps) conditioned on the motion
         around them.
 
@@ -142,7 +145,9 @@ class EditAPI:
         are aligned to the original at both boundaries (see :mod:`.editing`) and
         cross-faded over ``blend`` frames at each boundary (0 = hard cut).  ``text=None`` reuses the motion's own prompt
         (unconditional if it has none).  ``options`` / ``**overrides``: only ``cfg``,
-        ``residual_cfg``, ``temperature`` and ``top_k`` apply to edits.
+        ``residual_cfg``, ``temperature`` and ``top_k`` apply to edits.  ``plant_feet``:
+        plant the feet inside the range (faded out over ``blend`` frames at its edges; see
+        :mod:`bamm_core.motion.delivery`), the unplanted result in ``Motion.raw_joints``.
         """
         opts = resolve_options(self.default_options, options, overrides, EDIT_FIELDS)
         self._check_motion(motion)
@@ -157,18 +162,20 @@ class EditAPI:
         tl = _Timeline(tok, keep, 0, motion.joints.astype(np.float32), motion.features,
                        np.ones(t, dtype=bool))
         return self._edit(motion, tl, start, end, text=text, text_embedding=text_embedding,
-                          seed=seed, options=opts, blend=blend, progress=progress)
+                          seed=seed, options=opts, blend=blend, progress=progress,
+                          plant_feet=plant_feet)
 
     def outpaint(self, motion: Motion, extend_before: int = 0, extend_after: int = 0,
                  text: str | None = None, seed: int = 0, *,
                  options: SamplingOptions | None = None, text_embedding=None, blend: int = 4,
-                 progress: ProgressFn | None = None, **overrides) -> Motion:
+                 progress: ProgressFn | None = None, plant_feet: bool = True,
+                 **overrides) -> Motion:
         """Extend the motion by ``extend_before`` / ``extend_after`` frames (each at most
         ``timebase.max_extend_frames``).
 
         Original frames are kept exactly (shifted by ``extend_before``); the new frames
         continue from the adjacent original frame.  With both, the end is extended first.
-        Sampling options as :meth:`inpaint`.
+        Sampling options and ``plant_feet`` (new frames only) as :meth:`inpaint`.
         """
         opts = resolve_options(self.default_options, options, overrides, EDIT_FIELDS)
         self._check_motion(motion)
@@ -184,7 +191,7 @@ class EditAPI:
         if extend_before == 0 and extend_after == 0:
             raise ValueError("nothing to do: extend_before and extend_after are both 0")
         kw = dict(text=text, text_embedding=text_embedding, seed=seed, options=opts,
-                  blend=blend, progress=progress)
+                  blend=blend, progress=progress, plant_feet=plant_feet)
         fpt = tb.frames_per_token
         joints, feats, t = motion.joints, motion.features, motion.num_frames
         if extend_after:

@@ -30,6 +30,7 @@ from torch import Tensor
 from ..model import checkpoints as ckpt
 from ..model.text_encoders import TextEncoder, build_text_encoder
 from ..motion.clip import Motion
+from ..motion.delivery import deliver
 from ..motion.timebase import Timebase
 from .decoding import generate_ids
 from .compose import ComposeAPI, Segment
@@ -208,7 +209,8 @@ class Engine(ComposeAPI, EditAPI):
     def generate(self, text: str | None = None, length: int | None = None, seed: int = 0, *,
                  options: SamplingOptions | None = None, text_embedding=None,
                  num_samples: int = 1, use_cache: bool = True,
-                 progress: ProgressFn | None = None, **overrides) -> Motion | list[Motion]:
+                 progress: ProgressFn | None = None, plant_feet: bool = True,
+                 **overrides) -> Motion | list[Motion]:
         """Text -> motion (a list of ``num_samples`` motions when it is > 1).
 
         Args:
@@ -231,17 +233,21 @@ class Engine(ComposeAPI, EditAPI):
             num_samples: variations, generated in batches of 16 (see :meth:`generate_iter`).
             use_cache: key/value cache for the autoregressive round.
             progress: ``progress(done, total)`` over all samples; return False to cancel.
+            plant_feet: plant the feet during their contacts (``Motion.joints``); the
+                prediction as decoded stays in ``Motion.raw_joints``, the contacts in
+                ``Motion.contacts`` (see :mod:`bamm_core.motion.delivery`).
         """
         motions = list(self.generate_iter(text, length, seed, num_samples=num_samples,
                                           options=options, text_embedding=text_embedding,
-                                          use_cache=use_cache, progress=progress, **overrides))
+                                          use_cache=use_cache, progress=progress,
+                                          plant_feet=plant_feet, **overrides))
         return motions if num_samples > 1 else motions[0]
 
     def generate_iter(self, text: str | None = None, length: int | None = None, seed: int = 0,
                       *, num_samples: int, batch_size: int = DEFAULT_BATCH_SIZE,
                       options: SamplingOptions | None = None, text_embedding=None,
                       use_cache: bool = True, progress: ProgressFn | None = None,
-                      **overrides) -> Iterator[Motion]:
+                      plant_feet: bool = True, **overrides) -> Iterator[Motion]:
         """Like :meth:`generate`, yielding the ``num_samples`` motions one by one, made in
         batches of at most ``batch_size`` (memory stays bounded whatever ``num_samples``).
 
@@ -260,11 +266,11 @@ class Engine(ComposeAPI, EditAPI):
         min_tokens = tb.tokens_for(tb.check_frames(min_length, "min_length"))
         rows = self._condition_rows(text, text_embedding, num_samples)
         return self._generate_batches(rows, text, length, int(seed), num_samples, batch_size,
-                                      opts, min_tokens, use_cache, progress)
+                                      opts, min_tokens, use_cache, progress, bool(plant_feet))
 
     def _generate_batches(self, rows: Tensor, text, length, seed: int, num_samples: int,
                           batch_size: int, opts: SamplingOptions, min_tokens: int,
-                          use_cache: bool, progress) -> Iterator[Motion]:
+                          use_cache: bool, progress, plant_feet: bool = True) -> Iterator[Motion]:
         tb = self.timebase
         n_batches = -(-num_samples // batch_size)
         for_batch = batch_progress(progress, n_batches)
@@ -283,9 +289,10 @@ class Engine(ComposeAPI, EditAPI):
             frames = [length if length is not None else tb.frames_per_token * n
                       for n in tok_lens]
             for j, (f, joints) in enumerate(self.decode_tokens(res.ids, frames)):
-                yield Motion(joints.astype(np.float32), f.astype(np.float32),
-                             res.ids[j, : tok_lens[j]].cpu().numpy().astype(np.int64),
-                             text, tb.fps, None, dict(info, sample=i0 + j))
+                yield deliver(Motion(joints.astype(np.float32), f.astype(np.float32),
+                                     res.ids[j, : tok_lens[j]].cpu().numpy().astype(np.int64),
+                                     text, tb.fps, None, dict(info, sample=i0 + j)),
+                              plant_feet=plant_feet)
 
     # ------------------------------------------------------------------ joints -> motion
     @torch.inference_mode()
@@ -311,8 +318,9 @@ class Engine(ComposeAPI, EditAPI):
         feats = np.concatenate([feats, feats[-1:]], 0)  # (T, 263)
         f = torch.as_tensor(feats, device=self.device)
         ids, _ = self.vq.encode(((f - self.mean) / self.std)[None])
-        return Motion(x.copy(), feats.astype(np.float32), ids[0].cpu().numpy().astype(np.int64),
-                      text, self.fps, transform, {"source": "joints"})
+        return deliver(Motion(x.copy(), feats.astype(np.float32),
+                              ids[0].cpu().numpy().astype(np.int64), text, self.fps, transform,
+                              {"source": "joints"}), plant_feet=False)
 
 
 __all__ = ["Engine", "Motion", "Segment", "GenerationCancelled", "DEFAULT_BATCH_SIZE", "batch_seed"]

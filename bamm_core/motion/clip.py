@@ -26,6 +26,10 @@ class Motion:
         transform: for motions made by :meth:`Engine.motion_from_joints`, the
             ``bamm_core.motion.features.Transform`` from the input's space to the canonical one.
         info: how it was made (seed, sample index, options, edited range ...).
+        raw_joints: (T, 22, 3) the joints as the model predicted them, before the engine
+            planted the feet (for an edit: this call's output before planting), or None.
+        contacts: (T, 2) bool foot contacts (left, right foot) the feet were planted with
+            (``bamm_core.motion.contacts.motion_contacts``), or None.
     """
 
     joints: np.ndarray
@@ -35,6 +39,8 @@ class Motion:
     fps: float
     transform: Any = None
     info: dict = field(default_factory=dict)
+    raw_joints: np.ndarray | None = None
+    contacts: np.ndarray | None = None
 
     @property
     def num_frames(self) -> int:

@@ -129,6 +129,20 @@ def contacts_from_features(features) -> np.ndarray:
     return debounce(out, *_debounce_frames(20.0))
 
 
+def motion_contacts(joints, fps: float, features=None) -> np.ndarray:
+    """(T, 2) contacts of a motion: the features' contact channels (what the model meant,
+    :func:`contacts_from_features`) where the foot is also near the floor (the height part
+    of :func:`foot_contacts`, no speed limit: a sliding foot is still a contact), or
+    :func:`foot_contacts` when there are no features."""
+    if features is None:
+        return foot_contacts(joints, fps)
+    low = foot_contacts(joints, fps, speed=np.inf)
+    c = contacts_from_features(features)
+    if c.shape != low.shape:
+        raise ValueError(f"features give {c.shape[0]} frames, joints {low.shape[0]}")
+    return debounce(c & low, *_debounce_frames(fps))
+
+
 def skating_share(joints, fps: float, contacts: np.ndarray | None = None,
                   slide: float = SLIDE_SPEED) -> float:
     """Share of contact frames (over both feet) in which the foot slides: the horizontal
@@ -150,5 +164,6 @@ def skating_share(joints, fps: float, contacts: np.ndarray | None = None,
     return float((slides & c).sum() / c.sum())
 
 
-__all__ = ["FEET", "CONTACT_CHANNELS", "foot_contacts", "contacts_from_features", "debounce",
+__all__ = ["FEET", "CONTACT_CHANNELS", "foot_contacts", "contacts_from_features",
+           "motion_contacts", "debounce",
            "runs", "floor_levels", "joint_speed", "skating_share"]
