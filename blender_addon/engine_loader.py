@@ -1,8 +1,9 @@
 """The one engine loader: which model the add-on uses, its timebase, the cached engine.
 
 Everything that needs the engine -- the operators, ``scripts/bake.py`` -- goes through
-:func:`engine_loader` / :func:`preload`, which read the add-on preferences (model folder,
-device, CLIP weights) here and nowhere else.  :func:`configure` sets those preferences for a
+:func:`engine_loader` / :func:`preload`, which read the add-on preferences (model choice:
+bundled, the paper's model in the model cache, or a folder; device, CLIP weights) here and
+nowhere else.  :func:`configure` sets those preferences for a
 script (``bake.py --model DIR --device cpu``).  The engine is loaded once per setting and kept
 (one model in memory at a time).
 """
@@ -28,11 +29,13 @@ def set_engine_override(engine) -> None:
 
 @dataclass(frozen=True)
 class ModelSettings:
-    """Absolute model folder ("" = the bundled model), device name, CLIP weights file."""
+    """Absolute model folder ("" = the bundled model), device name, CLIP weights file, and
+    the choice it came from (BUNDLED, OFFICIAL, FOLDER)."""
 
     folder: str = ""
     device: str = "AUTO"
     clip_weights: str = ""
+    source: str = "FOLDER"
 
 
 def prefs(context):
@@ -41,15 +44,27 @@ def prefs(context):
 
 
 def model_settings(context) -> ModelSettings:
-    """The add-on preferences' model settings (paths made absolute)."""
+    """The add-on preferences' model settings (paths made absolute; *Official* is the
+    download's folder in the model cache, with its CLIP weights unless others are set)."""
     import bpy
 
     p = prefs(context)
     if p is None:
         return ModelSettings()
-    folder = bpy.path.abspath(p.model_folder) if p.model_folder else ""
     clip = bpy.path.abspath(p.clip_weights) if p.clip_weights else ""
-    return ModelSettings(folder, p.device, clip)
+    if p.model_source == "OFFICIAL":
+        downloads = submodule("model.downloads")
+        cached = downloads.official_clip()
+        return ModelSettings(str(downloads.official_dir()), p.device,
+                             clip or (str(cached) if cached else ""), "OFFICIAL")
+    folder = bpy.path.abspath(p.model_folder) if p.model_folder and p.model_source == "FOLDER" else ""
+    return ModelSettings(folder, p.device, clip, p.model_source)
+
+
+def _require_download(s: ModelSettings) -> None:
+    if s.source == "OFFICIAL" and not submodule("model.downloads").is_installed(s.folder):
+        raise UserError("The paper's model is not downloaded yet: Preferences › Add-ons › BAMM Motion › "
+                        "Download the paper's model (or choose another model there)")
 
 
 def configure(context, model: str | None = None, device: str | None = None,
@@ -67,8 +82,11 @@ def configure(context, model: str | None = None, device: str | None = None,
             raise ValueError(f"device must be one of {', '.join(d.lower() for d in DEVICES)}, "
                              f"got {device!r}")
         p.device = match[0]
-    if model is not None:
+    if model is not None and model == "official" and not os.path.exists(model):
+        p.model_source = "OFFICIAL"  # the paper's model (bake.py --model official)
+    elif model is not None:
         p.model_folder = os.path.abspath(model)
+        p.model_source = "FOLDER"
     if clip_weights is not None:
         p.clip_weights = os.path.abspath(clip_weights)
 
@@ -98,6 +116,7 @@ def engine_loader(context):
         if not ready:
             raise UserError(msg)
     s = model_settings(context)
+    _require_download(s)
     return lambda: load_engine(s.folder, s.device, s.clip_weights)
 
 
@@ -116,7 +135,9 @@ def model_timebase(context):
     if _engine_override is not None:
         return getattr(_engine_override, "timebase", None) or ui_timebase()
     ck = submodule("model.checkpoints")
-    folder = model_settings(context).folder
+    s = model_settings(context)
+    _require_download(s)
+    folder = s.folder
     try:
         return ck.read_timebase(folder or None)
     except (ck.CheckpointError, OSError, ValueError) as e:

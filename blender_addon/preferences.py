@@ -1,17 +1,32 @@
-"""Add-on preferences: engine dependencies, model folder, device, CLIP weights."""
+"""Add-on preferences: engine dependencies, model choice (bundled, the paper's, a folder; the
+paper's model downloads from here), device, CLIP weights."""
 from __future__ import annotations
 
 import bpy
 from bpy.props import EnumProperty, StringProperty
 
 from . import dependencies
+from .core import submodule
+from .operators_utility import BAMM_OT_cancel_download, BAMM_OT_download_official, download_job
+
+
+def _folder_chosen(self, context):
+    """Choosing a folder (UI or script) selects it as the model."""
+    if self.model_folder and self.model_source != "FOLDER":
+        self.model_source = "FOLDER"
 
 
 class BAMM_AddonPreferences(bpy.types.AddonPreferences):
     bl_idname = __package__
 
+    model_source: EnumProperty(
+        name="Model", default="BUNDLED",
+        items=[("BUNDLED", "Bundled", "The small model shipped with the add-on"),
+               ("OFFICIAL", "Official (HumanML3D)", "The paper's model (BAMM on HumanML3D), downloaded "
+                                                    "once into the model cache with the button below"),
+               ("FOLDER", "Folder…", "A BAMM model folder or an official BAMM checkpoints/ folder")])
     model_folder: StringProperty(
-        name="Model folder", subtype="DIR_PATH", default="",
+        name="Model folder", subtype="DIR_PATH", default="", update=_folder_chosen,
         description="Empty: the model bundled with the add-on. Or a BAMM model folder, or an "
                     "official BAMM checkpoints/ folder")
     device: EnumProperty(
@@ -42,9 +57,36 @@ class BAMM_AddonPreferences(bpy.types.AddonPreferences):
             col.label(text="Into: " + dependencies.site_packages(create=False))
             box.prop(self, "torch_variant", expand=True)
             box.operator("bamm.install_dependencies", icon="IMPORT")
-        layout.prop(self, "model_folder")
-        layout.prop(self, "device")
-        layout.prop(self, "clip_weights")
+        p = context.preferences.addons[__package__].preferences  # (tests draw with a stand-in self)
+        layout.prop(p, "model_source", expand=True)
+        if p.model_source == "FOLDER":
+            layout.prop(p, "model_folder")
+        elif p.model_source == "OFFICIAL":
+            _draw_official(layout.box())
+        layout.prop(p, "device")
+        layout.prop(p, "clip_weights")
 
 
-classes = (BAMM_AddonPreferences,)
+def _draw_official(box) -> None:
+    """The paper's model: installed where, or the download button with its size and license,
+    or the running download's progress."""
+    dl = submodule("model.downloads")
+    job = download_job()
+    if job is not None and job.state == "running":
+        box.label(text=job.describe(), icon="IMPORT")
+        box.operator("bamm.cancel_download", icon="CANCEL")
+        return
+    if dl.is_installed():
+        box.label(text=f"Installed in {dl.official_dir()}", icon="CHECKMARK")
+        return
+    col = box.column(align=True)
+    col.label(text="Not downloaded yet: " + dl.SIZE_TEXT, icon="INFO")
+    col.label(text="License: " + dl.LICENSE_TEXT)
+    col.label(text="Into: " + str(dl.official_dir()))
+    if job is not None and job.state in ("error", "cancelled"):
+        col.label(text=(job.error.splitlines() or ["cancelled"])[0][:200] if job.error else
+                  "Download cancelled; the button resumes it", icon="ERROR")
+    box.operator("bamm.download_official", icon="IMPORT")
+
+
+classes = (BAMM_AddonPreferences, BAMM_OT_download_official, BAMM_OT_cancel_download)

@@ -269,3 +269,68 @@ def test_background_download_reports_progress(server, release, tmp_path):
                                 expected=release["expected"], retry_wait=0).start()
     assert job.join(60) == "done" and dl.is_installed(tmp_path)
     assert job.describe() == f"Verifying the paper's model ({len(dl.FILES)}/{len(dl.FILES)} files)"
+
+
+# ----------------------------------------------------------------------------- Blender
+class _Layout:
+    """Records what a draw() function puts in the UI (panels cannot draw headless)."""
+
+    def __init__(self, log):
+        self.log = log
+
+    def __getattr__(self, name):
+        def call(*args, **kw):
+            self.log.append((name, args, kw))
+            return _Layout(self.log) if name in ("row", "column", "box") else None
+        return call
+
+
+@pytest.mark.blender
+def test_addon_model_choice_resolves_official_to_the_cache(release, tmp_path, monkeypatch):
+    bpy = pytest.importorskip("bpy")
+    import addon_utils
+    from types import SimpleNamespace
+
+    root = tmp_path / "addons"
+    root.mkdir()
+    (root / "bamm_motion").symlink_to(Path(__file__).resolve().parents[1] / "blender_addon")
+    monkeypatch.syspath_prepend(str(root))
+    monkeypatch.setenv("BAMM_MODEL_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("BAMM_CLIP_WEIGHTS", raising=False)
+    assert addon_utils.enable("bamm_motion", default_set=True, handle_error=None) is not None
+    try:
+        from bamm_motion import engine_loader, preferences
+        from bamm_motion.rig import UserError
+
+        prefs = bpy.context.preferences.addons["bamm_motion"].preferences
+        choices = [i.identifier for i in prefs.bl_rna.properties["model_source"].enum_items]
+        assert choices == ["BUNDLED", "OFFICIAL", "FOLDER"]
+        prefs.model_source = "OFFICIAL"
+        log = []
+        preferences.BAMM_AddonPreferences.draw(SimpleNamespace(layout=_Layout(log)), bpy.context)
+        labels = " ".join(kw.get("text", "") for n, a, kw in log if n == "label")
+        assert [a[1] for n, a, kw in log if n == "prop"][0] == "model_source"
+        assert ("operator", ("bamm.download_official",), {"icon": "IMPORT"}) in log
+        assert "1 GB" in labels and "research use" in labels and "AMASS" in labels
+        s = engine_loader.model_settings(bpy.context)
+        assert s.folder == str(dl.official_dir()) and s.source == "OFFICIAL"
+        with pytest.raises(UserError, match="Download the paper's model"):
+            engine_loader.engine_loader(bpy.context)
+        sources = {k: "http://127.0.0.1:9/none" for k in ("momask", "bamm")}
+        sources["clip"] = f"http://127.0.0.1:9/{hashlib.sha256(release['clip']).hexdigest()}/ViT-B-32.pt"
+        (dl.official_dir() / "downloads").mkdir(parents=True)
+        for name, (file_name, _, _) in dl.ARCHIVES.items():
+            (dl.official_dir() / "downloads" / file_name).write_bytes(release[name])
+        dl.download_official(sources=sources, expected=release["expected"])
+        s = engine_loader.model_settings(bpy.context)
+        assert s.clip_weights == str(dl.official_clip())  # the cached CLIP
+        eng = engine_loader.engine_loader(bpy.context)()
+        assert eng.transformer.num_heads == HEADS
+        assert engine_loader.model_timebase(bpy.context).fps == 20
+        prefs.model_folder = str(tmp_path)  # choosing a folder selects it
+        assert prefs.model_source == "FOLDER"
+        prefs.model_source = "BUNDLED"
+        assert engine_loader.model_settings(bpy.context).folder == ""
+    finally:
+        addon_utils.disable("bamm_motion", default_set=True)
+        engine_loader._engine_cache.clear()
