@@ -25,6 +25,7 @@ from . import keyframes
 from .rig import UserError
 
 MARK = "bamm_variation"  # the candidate's number K (on its object and its action)
+PART = "bamm_variation_part"  # the number K on copies of the armature's child meshes (its skin)
 SOURCE = "bamm_variation_of"  # the original armature's name
 MODE = "bamm_variation_mode"  # "GENERATE" or "INPAINT"
 ACTION = "bamm_variation_action"  # GENERATE: the kept action's name; INPAINT: the edited action
@@ -56,7 +57,7 @@ def waiting_source() -> str | None:
     cands = candidates()
     if cands:
         return str(cands[0].get(SOURCE, "?"))
-    return "?" if leftover_actions() else None
+    return "?" if leftover_actions() or any(PART in o for o in bpy.data.objects) else None
 
 
 def ensure_none_waiting() -> None:
@@ -81,7 +82,8 @@ def spacing(ob) -> float:
 
 def make_candidate(ob, k: int, step: float, props: dict):
     """Candidate ``k`` of ``ob``: a copy without animation, ``k`` steps along ``ob``'s local X
-    (a delta offset, so animated object transforms still apply), labelled, not rendered."""
+    (a delta offset, so animated object transforms still apply), labelled, not rendered; the
+    armature's child meshes (the character) are copied onto it, sharing their mesh data."""
     cand = ob.copy()
     cand.animation_data_clear()
     cand.name = f"#{k} {ob.name}"
@@ -93,9 +95,23 @@ def make_candidate(ob, k: int, step: float, props: dict):
     cand.hide_render = True
     offset = ob.matrix_basis.to_3x3() @ Vector((k * step, 0.0, 0.0))
     cand.delta_location = Vector(ob.delta_location) + offset
-    for coll in ob.users_collection or (bpy.context.scene.collection,):
-        coll.objects.link(cand)
+    _link_like(ob, cand)
+    for child in ob.children:
+        if child.type == "MESH":
+            part = child.copy()
+            part[PART] = k
+            part.parent = cand
+            part.hide_render = True
+            for mod in part.modifiers:
+                if mod.type == "ARMATURE" and mod.object == ob:
+                    mod.object = cand
+            _link_like(child, part)
     return cand
+
+
+def _link_like(ob, copy) -> None:
+    for coll in ob.users_collection or (bpy.context.scene.collection,):
+        coll.objects.link(copy)
 
 
 def show_generated(ob, poses, start: int, name: str) -> str:
@@ -194,13 +210,14 @@ def keep(index: int) -> str:
 def discard() -> int:
     """Remove every candidate object and candidate action (this session's or left behind);
     the number of candidates removed."""
-    obs = [o for o in bpy.data.objects if MARK in o]
+    obs = [o for o in bpy.data.objects if MARK in o or PART in o]
     actions = leftover_actions()
+    count = sum(MARK in o for o in obs)
     for ob in obs:
         bpy.data.objects.remove(ob, do_unlink=True)
     for action in actions:
         bpy.data.actions.remove(action)
-    return len(obs)
+    return count
 
 
 def _sync_rotation_modes(src, dst) -> None:

@@ -144,12 +144,33 @@ def test_keep_applies_the_chosen_motion_and_removes_the_others(addon, scene, ref
         bpy.ops.bamm.keep_variation(index=1)
 
 
+def skin(ob):
+    """A small mesh skinned to the armature's first bone (the character on the rig)."""
+    me = bpy.data.meshes.new("Body")
+    me.from_pydata([(0, 0, 0), (0.1, 0, 0), (0, 0.1, 1.0)], [], [(0, 1, 2)])
+    body = bpy.data.objects.new("Body", me)
+    bpy.context.scene.collection.objects.link(body)
+    body.parent = ob
+    body.vertex_groups.new(name=ob.data.bones[0].name).add([0, 1, 2], 1.0, "REPLACE")
+    body.modifiers.new("Armature", "ARMATURE").object = ob
+    return body
+
+
 def test_discard_leaves_the_scene_as_before(addon, scene, reference_joints):
     ob = with_action(addon, "rigify", reference_joints)
+    body = skin(ob)
     before = scene_state(addon)
     assert bpy.ops.bamm.generate(prompt="a person waves", length=1.0, variations=2,
                                  side_by_side=True) == {"FINISHED"}
     assert len(candidates(addon)) == 2 and len(bpy.data.actions) == 3
+    # each candidate carries a copy of the character, deformed by the candidate's bones
+    for c in candidates(addon):
+        (part,) = c.children
+        assert part.data == body.data and part.modifiers[0].object == c and part.hide_render
+    dg = bpy.context.evaluated_depsgraph_get()
+    verts = [np.array([tuple(c.matrix_world @ v.co) for v in c.evaluated_get(dg).data.vertices])
+             for c in (body, *(c.children[0] for c in candidates(addon)))]
+    assert not np.allclose(verts[1] - verts[1].mean(0), verts[2] - verts[2].mean(0), atol=1e-4)
     assert bpy.ops.bamm.discard_variations() == {"FINISHED"}
     assert_same_state(before, scene_state(addon))
     assert bpy.context.view_layer.objects.active == ob
