@@ -206,3 +206,123 @@ def test_name_sides():
     assert [name_side(n) for n in ("mixamorig:LeftUpLeg", "thigh_r", "Bip01 L Thigh", "lThighBend",
                                    "DEF-upper_arm.L", "rfemur", "L_Hip", "Spine", "LHipJoint")] == \
         ["L", "R", "L", "L", "L", "R", "L", None, "L"]
+
+
+# --- the conventions, on rest-pose skeletons built from the SMPL-22 template ----------------------
+
+_SIDED = {1, 4, 7, 10, 13, 16, 18, 20}
+RIGS = {
+    "ue4/ue5": (["root", None, "floor"], ["pelvis", "root", 0],
+                ["spine_01", "pelvis", (0, 9, .2)], ["spine_02", "spine_01", (0, 9, .4)],
+                ["spine_03", "spine_02", (0, 9, .6)], ["spine_04", "spine_03", (0, 9, .8)],
+                ["spine_05", "spine_04", 9], ["neck_01", "spine_05", 12], ["head", "neck_01", 15],
+                ["clavicle_{s}", "spine_05", 13], ["upperarm_{s}", "clavicle_{s}", 16],
+                ["upperarm_twist_01_{s}", "upperarm_{s}", (16, 18, .5)], ["lowerarm_{s}", "upperarm_{s}", 18],
+                ["hand_{s}", "lowerarm_{s}", 20], ["index_01_{s}", "hand_{s}", (18, 20, 1.3)],
+                ["thumb_01_{s}", "hand_{s}", (18, 20, 1.2)], ["thigh_{s}", "pelvis", 1],
+                ["thigh_twist_01_{s}", "thigh_{s}", (1, 4, .5)], ["calf_{s}", "thigh_{s}", 4],
+                ["foot_{s}", "calf_{s}", 7], ["ball_{s}", "foot_{s}", 10],
+                ["ik_foot_root", "root", "floor"], ["ik_foot_{s}", "ik_foot_root", 7]),
+    "3ds max biped": (["Bip01", None, 0], ["Bip01 Pelvis", "Bip01", 0], ["Bip01 Spine", "Bip01 Pelvis", (0, 9, .15)],
+                      ["Bip01 {S} Thigh", "Bip01 Spine", 1], ["Bip01 {S} Calf", "Bip01 {S} Thigh", 4],
+                      ["Bip01 {S} Foot", "Bip01 {S} Calf", 7], ["Bip01 {S} Toe0", "Bip01 {S} Foot", 10],
+                      ["Bip01 Spine1", "Bip01 Spine", (0, 9, .5)], ["Bip01 Spine2", "Bip01 Spine1", 9],
+                      ["Bip01 Neck", "Bip01 Spine2", 12], ["Bip01 {S} Clavicle", "Bip01 Neck", 13],
+                      ["Bip01 {S} UpperArm", "Bip01 {S} Clavicle", 16], ["Bip01 {S} Forearm", "Bip01 {S} UpperArm", 18],
+                      ["Bip01 {S} Hand", "Bip01 {S} Forearm", 20], ["Bip01 {S} Finger0", "Bip01 {S} Hand", (18, 20, 1.2)],
+                      ["Bip01 {S} Finger1", "Bip01 {S} Hand", (18, 20, 1.3)], ["Bip01 Head", "Bip01 Neck", 15]),
+    "daz/poser/genesis": (["hip", None, 0], ["pelvis", "hip", (0, 3, -.3)], ["{s}ThighBend", "pelvis", 1],
+                          ["{s}ThighTwist", "{s}ThighBend", (1, 4, .4)], ["{s}Shin", "{s}ThighTwist", 4],
+                          ["{s}Foot", "{s}Shin", 7], ["{s}Metatarsals", "{s}Foot", (7, 10, .5)],
+                          ["{s}Toe", "{s}Metatarsals", 10], ["abdomenLower", "hip", (0, 9, .25)],
+                          ["abdomenUpper", "abdomenLower", (0, 9, .5)], ["chestLower", "abdomenUpper", (0, 9, .75)],
+                          ["chestUpper", "chestLower", 9], ["neckLower", "chestUpper", 12],
+                          ["neckUpper", "neckLower", (12, 15, .5)], ["head", "neckUpper", 15],
+                          ["{s}Collar", "chestUpper", 13], ["{s}ShldrBend", "{s}Collar", 16],
+                          ["{s}ShldrTwist", "{s}ShldrBend", (16, 18, .5)], ["{s}ForearmBend", "{s}ShldrTwist", 18],
+                          ["{s}ForearmTwist", "{s}ForearmBend", (18, 20, .5)], ["{s}Hand", "{s}ForearmTwist", 20],
+                          ["{s}Index1", "{s}Hand", (18, 20, 1.3)], ["{s}Thumb1", "{s}Hand", (18, 20, 1.2)]),
+    "rigify": (["DEF-spine", None, 0], ["DEF-thigh.{S}", "DEF-spine", 1],
+               ["DEF-thigh.{S}.001", "DEF-thigh.{S}", (1, 4, .5)], ["DEF-shin.{S}", "DEF-thigh.{S}.001", 4],
+               ["DEF-shin.{S}.001", "DEF-shin.{S}", (4, 7, .5)], ["DEF-foot.{S}", "DEF-shin.{S}.001", 7],
+               ["DEF-toe.{S}", "DEF-foot.{S}", 10], ["DEF-pelvis.{S}", "DEF-spine", (0, 1, .5)],
+               ["DEF-spine.001", "DEF-spine", 3], ["DEF-spine.002", "DEF-spine.001", 6],
+               ["DEF-spine.003", "DEF-spine.002", 9], ["DEF-spine.004", "DEF-spine.003", 12],
+               ["DEF-spine.005", "DEF-spine.004", (12, 15, .5)], ["DEF-spine.006", "DEF-spine.005", 15],
+               ["DEF-shoulder.{S}", "DEF-spine.003", 13], ["DEF-upper_arm.{S}", "DEF-shoulder.{S}", 16],
+               ["DEF-upper_arm.{S}.001", "DEF-upper_arm.{S}", (16, 18, .5)],
+               ["DEF-forearm.{S}", "DEF-upper_arm.{S}.001", 18], ["DEF-forearm.{S}.001", "DEF-forearm.{S}", (18, 20, .5)],
+               ["DEF-hand.{S}", "DEF-forearm.{S}.001", 20]),
+    "asf/amc": (["root", None, 0], ["{s}hipjoint", "root", 0], ["{s}femur", "{s}hipjoint", 1], ["{s}tibia", "{s}femur", 4],
+                ["{s}foot", "{s}tibia", 7], ["{s}toes", "{s}foot", 10], ["lowerback", "root", 0],
+                ["upperback", "lowerback", 3], ["thorax", "upperback", 6], ["lowerneck", "thorax", 9],
+                ["upperneck", "lowerneck", 12], ["head", "upperneck", 15], ["{s}clavicle", "thorax", 9],
+                ["{s}humerus", "{s}clavicle", 16], ["{s}radius", "{s}humerus", 18], ["{s}wrist", "{s}radius", 20],
+                ["{s}hand", "{s}wrist", (18, 20, 1.1)], ["{s}fingers", "{s}hand", (18, 20, 1.3)],
+                ["{s}thumb", "{s}hand", (18, 20, 1.2)]),
+}
+EXPECTED = {  # joint -> the left-side (or centre) bone each convention's map must use
+    "ue4/ue5": dict(pelvis="pelvis", left_hip="thigh_l", right_hip="thigh_r", left_knee="calf_l",
+                    left_foot="ball_l", spine1="spine_01", spine3="spine_05", neck="neck_01", head="head",
+                    left_collar="clavicle_l", left_shoulder="upperarm_l", left_elbow="lowerarm_l", left_wrist="hand_l"),
+    "3ds max biped": dict(pelvis="Bip01 Pelvis", left_hip="Bip01 L Thigh", right_hip="Bip01 R Thigh",
+                          left_foot="Bip01 L Toe0", spine1="Bip01 Spine", spine2="Bip01 Spine1", spine3="Bip01 Spine2",
+                          neck="Bip01 Neck", head="Bip01 Head", left_collar="Bip01 L Clavicle",
+                          left_elbow="Bip01 L Forearm", left_wrist="Bip01 L Hand"),
+    "daz/poser/genesis": dict(pelvis="hip", left_hip="lThighBend", right_hip="rThighBend", left_knee="lShin",
+                              left_ankle="lFoot", left_foot="lToe", spine1="abdomenLower", spine3="chestUpper",
+                              neck="neckLower", head="head", left_shoulder="lShldrBend", left_elbow="lForearmBend",
+                              left_wrist="lHand"),
+    "rigify": dict(pelvis="DEF-spine", left_hip="DEF-thigh.L", right_hip="DEF-thigh.R", left_knee="DEF-shin.L",
+                   left_ankle="DEF-foot.L", spine1="DEF-spine.001", spine2="DEF-spine.002", spine3="DEF-spine.003",
+                   neck="DEF-spine.004", head="DEF-spine.006", left_shoulder="DEF-upper_arm.L",
+                   left_elbow="DEF-forearm.L", left_wrist="DEF-hand.L"),
+    "asf/amc": dict(left_hip="lfemur", right_hip="rfemur", left_knee="ltibia", left_ankle="lfoot", left_foot="ltoes",
+                    spine1="upperback", spine3="thorax", neck="lowerneck", head="head", left_collar="lclavicle",
+                    left_shoulder="lhumerus", left_elbow="lradius", left_wrist="lwrist"),
+}
+
+
+def rest_rig(spec, template: np.ndarray, scale: float = 1.0) -> BVH:
+    """A BVH (two frames of the rest pose, Y up) of ``spec`` rows (name, parent, point): point =
+    a joint index into ``template`` (22, 3), (a, b, t) = lerp, or "floor" (below the pelvis)."""
+    rows = []
+    for name, parent, point in spec:
+        if "{" not in name:
+            rows.append((name, parent, point))
+            continue
+        for s, S, d in (("l", "L", 0), ("r", "R", 1)):
+            side = lambda p: (p + d if p in _SIDED else p) if isinstance(p, int) else p  # noqa: E731
+            pt = tuple(side(p) for p in point[:2]) + point[2:] if isinstance(point, tuple) else side(point)
+            rows.append((name.format(s=s, S=S), parent and parent.format(s=s, S=S), pt))
+    where = lambda p: (template[0] * [1, 0, 1] if p == "floor" else template[p] if isinstance(p, int)  # noqa: E731
+                       else (1 - p[2]) * template[p[0]] + p[2] * template[p[1]])
+    order = [r[0] for r in rows]
+    pos = {n: where(p) * scale for n, _, p in rows}
+    joints = []
+    for name, parent, _ in rows:
+        off = pos[name] - (pos[parent] if parent else 0)
+        has_child = any(r[1] == name for r in rows)
+        joints.append(BVHJoint(name, order.index(parent) if parent else -1, off if parent else np.zeros(3),
+                               (["Xposition", "Yposition", "Zposition"] if not parent else []) +
+                               ["Zrotation", "Xrotation", "Yrotation"],
+                               None if has_child else np.array([0.0, 0.05 * scale, 0.0])))
+    nch = sum(len(j.channels) for j in joints)
+    motion = np.zeros((2, nch))
+    motion[:, :3] = pos[order[0]]
+    return BVH(joints, 1 / 30, motion)
+
+
+@pytest.mark.parametrize("name", sorted(RIGS))
+def test_conventions_map_by_hierarchy_and_rest_pose(name):
+    from bamm_core.formats.smpl22_bvh import SMPL22_BVH_OFFSETS, rest_joints
+
+    template = rest_joints(SMPL22_BVH_OFFSETS)  # HumanML3D order, metres
+    anim = rest_rig(RIGS[name], template, scale=100.0 / 2.54)  # inches
+    preset = auto_map(anim)
+    assert preset.data["convention"] == name and preset.data["units"] == "inch"
+    got = {j: v for j, v in preset.data["joints"].items() if isinstance(v, str)}
+    assert {j: got.get(j) for j in EXPECTED[name]} == EXPECTED[name]
+    mapped = bvh_joints(anim, preset)[0]
+    assert mapped[1, 0] > mapped[2, 0] + 0.1 and mapped[16, 0] > mapped[17, 0] + 0.2  # left at +X
+    assert mapped[15, 1] - mapped[7, 1] > 1.3                                        # Y up, metres

@@ -46,6 +46,7 @@ _HAND = re.compile(r"hand|wrist", re.I)
 _FINGER = re.compile(r"thumb|index|middle|ring|pinky|little|finger|carpal", re.I)
 _ELBOW = re.compile(r"fore|lower_?arm|elbow|radius", re.I)
 _HEAD = re.compile(r"head(?!.*(top|end|nub|site))", re.I)
+_PELVIS = re.compile(r"pelvis|hips?$", re.I)
 _NECK = re.compile(r"neck", re.I)
 _ASF_SIDE = re.compile(r"^([lr])(femur|tibia|foot|toes|humerus|radius|wrist|hand|clavicle|hipjoint|"
                        r"fingers|thumb|shoulder)$", re.I)
@@ -53,8 +54,8 @@ _ASF_SIDE = re.compile(r"^([lr])(femur|tibia|foot|toes|humerus|radius|wrist|hand
 #: name conventions, recognised by characteristic joint names (only to label the map)
 CONVENTIONS = {
     "mixamo": r"mixamorig|^lefttoebase$|^lefthandindex1$",
-    "cmu/motionbuilder": r"^lhipjoint$|^lowerback$|^leftfingerbase$|^lthumb$",
     "asf/amc": r"^lfemur$|^ltibia$|^lhumerus$|^upperback$|^thorax$",
+    "cmu/motionbuilder": r"^lhipjoint$|^lowerback$|^leftfingerbase$|^lthumb$",
     "daz/poser/genesis": r"^lthigh|^lshin$|^abdomen|^chestupper$|^lshldr",
     "3ds max biped": r"^bip0?0?1",
     "rigify": r"^(def|org|mch)-|\.l(\.\d+)?$",
@@ -123,6 +124,7 @@ class _Tree:
 
     def __init__(self, anim: BVH):
         self.names = anim.names
+        self.parent = anim.parents
         self.pos, self.ends = rest_positions(anim)
         self.children: dict[int, list[int]] = {i: [] for i in range(len(self.names))}
         for i, p in enumerate(anim.parents):
@@ -190,15 +192,28 @@ def _unit_vector(axis: str) -> np.ndarray:
 
 
 def _find_pelvis(t: _Tree, root: int) -> tuple[int, list[int], int]:
-    """(pelvis, [two leg branch roots], spine branch root), breadth first from the root."""
+    """(pelvis, [two leg branch roots], spine branch root), breadth first from the root.
+
+    A child near the joint that only holds the two legs (DAZ's ``pelvis`` under ``hip``) counts
+    as its legs; a named pelvis/hips joint just above the branching (Biped's ``Pelvis`` above
+    ``Spine``) is the pelvis."""
+    big = lambda c: t.height(c) + (c not in t.transparent) >= 3  # noqa: E731
+    size = float(np.ptp(t.pos, axis=0).max()) or 1.0
     queue = [root]
     while queue:
         i = queue.pop(0)
-        kids = [c for c in t.children[i] if t.height(c) + (c not in t.transparent) >= 3]
+        kids = []
+        for c in (c for c in t.children[i] if big(c)):
+            grand = [g for g in t.children[c] if big(g)]
+            near = np.linalg.norm(t.pos[c] - t.pos[i]) < 0.15 * size
+            kids += grand if len(grand) == 2 and near else [c]
         if len(kids) >= 3:
             spine = max(kids, key=lambda c: len(t.subtree(c)))
             sides = sorted((c for c in kids if c != spine), key=lambda c: -t.reach(c, t.pos[i]))
-            return i, sides[:2], spine
+            pelvis, parent = i, t.parent[i]
+            if not _PELVIS.search(t.names[i]) and parent >= 0 and _PELVIS.search(t.names[parent]):
+                pelvis = parent
+            return pelvis, sides[:2], spine
         queue += t.children[i]
     raise AutoMapError("no legs: found no joint with two leg chains and a spine below it")
 
@@ -230,7 +245,8 @@ def _leg_roles(t: _Tree, branch: int) -> dict[str, int | str | None]:
     if a < 2:
         raise AutoMapError(f"the leg chain from {t.names[branch]} has fewer than 3 joints (hip, knee, ankle)")
     ankle = chain[a]
-    toe = chain[a + 1] if a + 1 < len(chain) else None
+    toes = [k for k in chain[a + 1:] if _TOE.search(t.names[k])]
+    toe = toes[0] if toes else chain[a + 1] if a + 1 < len(chain) else None
     toe_end = None
     if toe is None and ankle in t.ends:
         toe_end = t.names[ankle] + END_SITE
@@ -339,8 +355,7 @@ def auto_map(anim: BVH, name: str | None = None) -> RigPreset:
     if _NECK.search(n(chest)) and not any(_NECK.search(n(k)) for k in head_chain):
         head_chain = [chest] + head_chain
         top = anim.parents[chest]
-    between = t.chain(spine_root, stop=top)[:-1] if top != pelvis else []
-    between = [k for k in between if k != pelvis]
+    between = [k for k in t.chain(pelvis, stop=top) if k not in (pelvis, top)]
     joints["spine3"] = n(top)
     if len(between) == 0:
         joints["spine1"] = {"lerp": [n(pelvis), n(top), 1 / 3]}
@@ -353,7 +368,7 @@ def auto_map(anim: BVH, name: str | None = None) -> RigPreset:
     heads = [k for k in head_chain if _HEAD.search(n(k))]
     if not head_chain:
         raise AutoMapError("no head: found no neck/head chain above the chest")
-    head = heads[0] if heads else head_chain[min(1, len(head_chain) - 1)]
+    head = heads[0] if heads else head_chain[-1] if len(head_chain) >= 3 else head_chain[min(1, len(head_chain) - 1)]
     neck = head_chain[0] if head_chain[0] != head else None
     joints["neck"] = n(neck) if neck is not None else {"lerp": [n(top), n(head), 0.5]}
     joints["head"] = n(head)
