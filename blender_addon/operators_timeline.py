@@ -41,6 +41,10 @@ class BAMM_OT_generate_timeline(curve_path.PathOptions, EngineOperator, bpy.type
     predict_last: BoolProperty(name="Predict last length", default=False,
                                description="The last segment's length is predicted by the model")
     action_name: StringProperty(name="Action name", default="", description="Empty: 'Timeline'")
+    segments: StringProperty(name="Segments", default="",
+                             description="JSON [{\"prompt\": ..., \"seconds\": ... or null}, ...] instead of the "
+                                         "markers (scripts, jobs files); keys start at start_frame")
+    start_frame: IntProperty(name="Start frame", default=-1, description="With segments: -1 = the scene's start")
 
     def _fill_from_scene(self, context) -> None:
         super()._fill_from_scene(context)
@@ -50,17 +54,21 @@ class BAMM_OT_generate_timeline(curve_path.PathOptions, EngineOperator, bpy.type
     @staticmethod
     def plan_fn(self, context) -> Plan:
         scene = context.scene
-        segs = timeline.read_segments(scene, self.predict_last)
+        tb, fps = model_timebase(context), scene_fps(scene)
+        if self.segments:  # a script's timeline instead of the markers
+            prompts, lengths = map(list, zip(*timeline.script_segments(self.segments, tb)))
+            start, n_out = scene.frame_start if self.start_frame < 0 else self.start_frame, None
+        else:
+            segs = timeline.read_segments(scene, self.predict_last)
+            lengths = timeline.model_lengths(segs, tb, fps)
+            prompts, start = [s.prompt for s in segs], segs[0].start
+            n_out = None if segs[-1].end is None else segs[-1].end - start
         ob = armature_from_context(context, self.armature)
         retargeter, label = retargeter_for(ob, self.rig_preset, self.custom_map)
-        get_engine, tb, fps = engine_loader(context), model_timebase(context), scene_fps(scene)
-        lengths = timeline.model_lengths(segs, tb, fps)
+        get_engine = engine_loader(context)
         points = curve_path.rig_points(context, self, ob)
-        start = segs[0].start
-        n_out = None if segs[-1].end is None else segs[-1].end - start
         seed, in_place, options = self.seed, self.in_place, _options(self)
         ob_name, name = ob.name, self.action_name.strip() or "Timeline"
-        prompts = [s.prompt for s in segs]
 
         def work(progress):
             seg = submodule("generation.compose").Segment
@@ -78,7 +86,7 @@ class BAMM_OT_generate_timeline(curve_path.PathOptions, EngineOperator, bpy.type
             frames = start + np.arange(len(pose.rotations))
             keyframes.write_pose(ob, action, pose, frames)
             note = scene_range.cover(context.scene, int(frames[0]), int(frames[-1]))
-            return (f"Generated timeline '{action.name}' on {ob.name} ({label}): {len(segs)} segments, "
+            return (f"Generated timeline '{action.name}' on {ob.name} ({label}): {len(prompts)} segments, "
                     f"frames {frames[0]}–{frames[-1]}{note}")
 
         return Plan(work, apply, "timeline")

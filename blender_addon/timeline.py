@@ -101,3 +101,31 @@ def find_segment(segments: list[SceneSegment], marker: str) -> int:
             return k
     names = ", ".join(repr(s.marker) for s in segments)
     raise UserError(f"no prompt marker named {marker!r} (prompt markers: {names})")
+
+
+def script_segments(text: str, timebase) -> list[tuple[str, int | None]]:
+    """``[{"prompt": ..., "seconds": ... | null | "auto"}, ...]`` (JSON, a script's or jobs
+    file's timeline instead of markers) -> (prompt, model frames or None) pairs; UserError
+    naming the segment otherwise."""
+    import json
+
+    try:
+        items = json.loads(text)
+    except ValueError as e:
+        raise UserError(f"segments must be a JSON list of {{'prompt', 'seconds'}} objects: {e}") from None
+    if not isinstance(items, list) or not items:
+        raise UserError("segments must be a non-empty JSON list of {'prompt', 'seconds'} objects")
+    check = submodule("generation.prompt").check_prompt
+    lo, hi = (timebase.frames_to_seconds(f) for f in (timebase.min_frames, timebase.max_extend_frames))
+    out = []
+    for i, item in enumerate(items, 1):
+        try:
+            if not isinstance(item, dict):
+                raise ValueError(f"expected an object with 'prompt' and 'seconds', got {item!r}")
+            seconds = item.get("seconds")
+            auto = seconds is None or (isinstance(seconds, str) and seconds.strip().lower() == "auto")
+            out.append((check(item.get("prompt", "")),
+                        None if auto else timebase.check_seconds(seconds, "seconds", lo=lo, hi=hi)))
+        except (TypeError, ValueError) as e:
+            raise UserError(f"segment {i}: {e}") from None
+    return out

@@ -2,7 +2,11 @@
 
 A jobs file is a JSON list (or a CSV file with the same column names) of jobs:
 
-    prompt       (required) the text
+    prompt       the text (required, unless the job has ``segments``)
+    segments     instead of prompt: a list of {"prompt", "seconds"} making one continuous take
+                 (see scripts/bake_timeline.py); seconds per segment, "auto" = predicted
+    path         a list of [x, z] points (metres, the engine's Y-up ground plane: Blender's
+                 world x and -y) or a curve object's name: the motion walks along it
     armature     armature object name; "SMPL-22" creates a new SMPL-22 armature for the job;
                  omitted: the scene's only armature
     seconds      length in seconds (within the model's limits, 0.2-9.8 s for the bundled
@@ -37,9 +41,11 @@ if str(REPO) not in sys.path:  # the engine package of this checkout
 
 from bamm_core.generation.prompt import check_prompt  # noqa: E402
 from bamm_core.motion.timebase import HUMANML3D, Timebase  # noqa: E402
+import bake_timeline  # noqa: E402  (segments and path fields)
 
 SMPL22 = "SMPL-22"
-FIELDS = ("prompt", "armature", "seconds", "seed", "start_frame", "action", "refine", "inpaint", "export")
+FIELDS = ("prompt", "armature", "seconds", "seed", "start_frame", "action", "refine", "inpaint", "export",
+          "segments", "path")
 EXPORT_FORMATS = (".fbx", ".bvh")
 
 
@@ -65,7 +71,9 @@ def check_lengths(jobs: list["Job"], timebase: Timebase) -> list[str]:
     """Messages for jobs whose ``seconds`` the model ``timebase`` does not allow (the
     validation's own check, for a model only known once it is loaded)."""
     return [f"job {job.index}: field 'seconds': {err}" for job in jobs
-            if job.seconds is not None and (err := seconds_error(job.seconds, timebase))]
+            if job.seconds is not None and (err := seconds_error(job.seconds, timebase))] + \
+        [f"job {job.index}: field 'segments': {err}" for job in jobs
+         for err in bake_timeline.segment_lengths_errors(job.segments, timebase)]
 
 
 def seconds_error(seconds: Any, timebase: Timebase) -> str | None:
@@ -99,6 +107,8 @@ class Job:
     inpaint: list[tuple[int, int]] = field(default_factory=list)
     export: Path | None = None
     refine: str | None = None
+    segments: list[dict] = field(default_factory=list)  # [{"prompt", "seconds" | None}]
+    path: list | str | None = None  # [[x, z], ...] metres or a curve object's name
 
     @property
     def label(self) -> str:
@@ -155,6 +165,8 @@ def _rows_from_csv(text: str, name: str) -> list[dict[str, Any]]:
                 job[key] = _number(value)
             elif key == "inpaint":
                 job[key] = _csv_ranges(value)
+            elif key in ("segments", "path"):
+                job[key] = bake_timeline.csv_value(key, value)
             else:
                 job[key] = value
         if job:  # skip blank lines
@@ -213,10 +225,25 @@ def validate_jobs(raw: list[Any], base_dir: str | os.PathLike = ".",
                 errors.append(f"job {i}: unknown field {key!r} (known: {', '.join(FIELDS)})")
         job = Job(index=i, prompt="")
 
-        try:
-            job.prompt = check_prompt(item.get("prompt", ""))
-        except (TypeError, ValueError) as e:
-            bad("prompt", f"required: {e}")
+        if "segments" in item:
+            job.segments, errs = bake_timeline.check_segments(item["segments"], timebase)
+            for e in errs:
+                bad("segments", e)
+            job.prompt = " / ".join(s["prompt"] for s in job.segments)
+            for name in ("prompt", "seconds", "inpaint"):
+                if name in item:
+                    bad(name, "does not apply with 'segments' (each segment has its prompt and seconds)")
+        else:
+            try:
+                job.prompt = check_prompt(item.get("prompt", ""))
+            except (TypeError, ValueError) as e:
+                bad("prompt", f"required (or 'segments'): {e}")
+        if "path" in item:
+            job.path, errs = bake_timeline.check_path(item["path"])
+            for e in errs:
+                bad("path", e)
+            if "inpaint" in item:
+                bad("path", "does not apply to an inpaint job")
 
         for name in ("armature", "action"):
             v = item.get(name)

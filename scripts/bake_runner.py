@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import json
 import sys
 import time
 import traceback
@@ -158,14 +159,24 @@ def run_job(job: Job) -> str:
         raise
 
 
+def _path_args(job: Job) -> dict[str, Any]:
+    """A job's ``path``: a curve object's name, or points as JSON for the operator."""
+    if job.path is None:
+        return {}
+    return {"path": job.path} if isinstance(job.path, str) else {"path_points": json.dumps(job.path)}
+
+
 def _do_generate(job: Job, arm, scene):
     kw: dict[str, Any] = {
-        "prompt": job.prompt,
         "armature": arm.name,
-        "length": job.seconds if job.seconds is not None else 0.0,  # 0 = predicted
-        "variations": 1,
         "start_frame": job.start_frame if job.start_frame is not None else -1,  # -1 = scene start
+        **_path_args(job),
     }
+    if job.segments:  # one continuous take: bamm.generate_timeline with the job's segments
+        kw["segments"] = json.dumps(job.segments)
+    else:
+        kw.update(prompt=job.prompt, variations=1,
+                  length=job.seconds if job.seconds is not None else 0.0)  # 0 = predicted
     if job.seed is not None:
         kw["seed"] = job.seed
     if job.refine is not None:
@@ -173,10 +184,11 @@ def _do_generate(job: Job, arm, scene):
     if job.action is not None:
         kw["action_name"] = job.action
     before = set(bpy.data.actions)
-    _run_op("generate", **kw)
+    opname = "generate_timeline" if job.segments else "generate"
+    _run_op(opname, **kw)
     action = _current_action(arm)
     if action is None or action in before:
-        raise JobFailed("bpy.ops.bamm.generate made no new action")
+        raise JobFailed(f"bpy.ops.bamm.{opname} made no new action")
     if job.action is not None and action.name != job.action:  # Blender appended .001
         print(f"warning: {job.label}: action name {job.action!r} was taken; using {action.name!r}",
               file=sys.stderr)
