@@ -50,7 +50,8 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self.send_response(200)
         self.send_header("Content-Length", str(len(data) - start))
-        self.send_header("Content-Type", "application/octet-stream")
+        html = data.startswith(b"<html")  # what Google Drive sends instead of a file over quota
+        self.send_header("Content-Type", "text/html" if html else "application/octet-stream")
         self.end_headers()
         body = data[start:]
         if self.path in srv.drop_once:  # send half, then drop the connection
@@ -231,6 +232,29 @@ def test_offline_gives_manual_steps_and_manual_files_install(server, release, tm
     assert dl.is_installed(tmp_path) and server.log == []
 
 
+def test_google_drive_ids_without_gdown_use_the_direct_link(server, release, tmp_path, monkeypatch):
+    from bamm_core.model import fetch
+
+    if _has_gdown():
+        pytest.skip("gdown is installed: it, not the direct link, fetches Drive files")
+    sources = _serve(server, release)
+    monkeypatch.setattr(fetch, "GDRIVE_DIRECT", server.url + "/drive?id={id}")
+    server.files["/drive?id=MOMASK"] = release["momask"]
+    server.files["/drive?id=QUOTA"] = b"<html>quota exceeded</html>"
+    with pytest.raises(dl.DownloadError) as e:
+        _download(tmp_path, {**sources, "momask": "gdrive:QUOTA"}, release)
+    assert "web page instead of the file" in str(e.value) and "put them in" in str(e.value)
+    _nothing_installed(tmp_path)
+    _download(tmp_path, {**sources, "momask": "gdrive:MOMASK"}, release)
+    assert dl.is_installed(tmp_path) and ("/drive?id=MOMASK", None) in server.log
+
+
+def _has_gdown() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("gdown") is not None
+
+
 def test_foreign_folder_is_not_overwritten(release, tmp_path):
     (tmp_path / "checkpoints").mkdir()
     (tmp_path / "checkpoints" / "mine.txt").write_text("keep")
@@ -334,3 +358,16 @@ def test_addon_model_choice_resolves_official_to_the_cache(release, tmp_path, mo
     finally:
         addon_utils.disable("bamm_motion", default_set=True)
         engine_loader._engine_cache.clear()
+
+
+def test_shipped_release_shapes_match_the_reference(shared_dir):
+    ref = shared_dir / "reference" / "official" / "release_state_dict_keys.json"
+    if not ref.is_file():
+        pytest.skip(f"{ref} missing")
+    import json
+
+    spec = json.loads(ref.read_text())
+    ours = dl.release_shapes()
+    for kind, name in (("vq", "rvqvae"), ("transformer", "mask_transformer"),
+                       ("residual", "residual_transformer")):
+        assert ours[kind] == {k: m["shape"] for k, m in spec[name]["keys"].items()}, kind

@@ -61,8 +61,8 @@ FILES = (
 )
 MARKER = "download.json"
 TOP_LEVEL = ("checkpoints", "log", "clip")
-SIZE_TEXT = ("about 1 GB to download (Google Drive archives with MoMask's other models, "
-             "CLIP ViT-B/32 338 MB), about 0.6 GB kept")
+SIZE_TEXT = ("roughly 1 GB to download (CLIP ViT-B/32 338 MB; the archives' sizes are not "
+             "published), about 0.6 GB kept")
 LICENSE_TEXT = ("research use only: the BAMM and MoMask authors' release terms, and the "
                 "HumanML3D / AMASS data licenses the models were trained on; CLIP: MIT")
 _DATA = Path(__file__).resolve().parent / "data" / "official_release.json"

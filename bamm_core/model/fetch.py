@@ -8,8 +8,11 @@ else through Drive's direct download address.
 """
 from __future__ import annotations
 
+import glob
 import http.client
 import shutil
+import socket
+import threading
 import time
 from pathlib import Path
 from typing import Callable
@@ -62,7 +65,8 @@ def _one_transfer(url: str, part: Path, label: str, progress: Progress | None,
             have = 0
         if "text/html" in r.headers.get("Content-Type", ""):
             raise DownloadError(f"{label}: the server answered with a web page instead of the file "
-                                f"({url}); for Google Drive this means a quota or a sign-in wall")
+                                f"({url}); for Google Drive this means a quota or a sign-in wall",
+                                offline=True)
         total = _total_size(r, have)
         done = have
         with open(part, "ab" if have else "wb") as f:
@@ -92,11 +96,14 @@ def fetch_url(url: str, target: Path, *, label: str = "", progress: Progress | N
                 last = e
                 continue
             if e.code in (401, 403, 404, 410):
-                raise DownloadError(f"{label}: {url} answered HTTP {e.code} ({e.reason})") from None
+                raise DownloadError(f"{label}: {url} answered HTTP {e.code} ({e.reason})",
+                                    offline=True) from None
             last = e
             continue
         except (URLError, OSError, http.client.HTTPException) as e:  # dropped, refused, timed out
             last = e
+            if isinstance(getattr(e, "reason", None), socket.gaierror):
+                break  # no name resolution: offline, retrying will not help
             continue
         if total and done < total:
             last = f"the connection closed after {done} of {total} bytes"
@@ -118,18 +125,36 @@ def fetch_gdrive(file_id: str, target: Path, *, label: str = "", progress: Progr
     except ImportError:
         return fetch_url(GDRIVE_DIRECT.format(id=file_id), target, label=label, progress=progress,
                          retries=retries, retry_wait=retry_wait, timeout=timeout)
-    report(progress, label or target.name, 0, 0)
-    try:
-        out = gdown.download(id=file_id, output=str(target), quiet=progress is None, resume=True)
+    label = label or target.name
+    report(progress, label, 0, 0)
+    stop = threading.Event()
+    watcher = threading.Thread(target=_watch_partial, args=(target, label, progress, stop), daemon=True)
+    watcher.start()
+    try:  # gdown keeps its partial file beside the target (TARGET*) and resumes from it
+        out = gdown.download(id=file_id, output=str(target), quiet=progress is not None, resume=True)
     except Exception as e:  # gdown raises its own FileURLRetrievalError and requests' errors
-        raise DownloadError(f"{label or target.name}: gdown could not fetch Google Drive file "
-                            f"{file_id}: {' '.join(str(e).split())[:300]} (upgrading gdown often "
-                            "helps: pip install -U gdown)", offline=True) from None
+        raise DownloadError(f"{label}: gdown could not fetch Google Drive file {file_id}: "
+                            f"{' '.join(str(e).split())[:300]} (upgrading gdown often helps: "
+                            "pip install -U gdown)", offline=True) from None
+    finally:
+        stop.set()
+        watcher.join()
     if not out or not Path(out).is_file():
-        raise DownloadError(f"{label or target.name}: gdown returned no file for {file_id}", offline=True)
+        raise DownloadError(f"{label}: gdown returned no file for {file_id}", offline=True)
     if Path(out) != target:
         shutil.move(out, target)
+    size = target.stat().st_size
+    report(progress, label, size, size)
     return target
+
+
+def _watch_partial(target: Path, label: str, progress: Progress | None, stop: threading.Event) -> None:
+    """Report the size of gdown's partial file twice a second (gdown has no callback, and
+    cannot be cancelled: the request to stop takes effect once it returns)."""
+    pattern = glob.escape(str(target)) + "*"
+    while progress is not None and not stop.wait(0.5):
+        sizes = [Path(p).stat().st_size for p in glob.glob(pattern) if Path(p).is_file()]
+        progress(label, max(sizes, default=0), 0)
 
 
 def fetch(source: str, target: Path, **kwargs) -> Path:
