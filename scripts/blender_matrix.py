@@ -25,7 +25,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 ROOT = Path(os.environ.get("BAMM_MATRIX_DIR", REPO / "build" / "blender-matrix"))
-TESTS = ["tests/test_blender_addon.py", "tests/test_bake.py", "tests/test_blender_variations.py"]
+TESTS = ["tests/test_blender_addon.py", "tests/test_bake.py", "tests/test_blender_variations.py",
+         "tests/test_blender_timeline.py", "tests/test_bake_timeline.py"]
 
 
 @dataclass(frozen=True)
