@@ -8,6 +8,7 @@ XYZ channels), both in centimetres and Z up, with a captions CSV.
 from __future__ import annotations
 
 import json
+import zipfile
 
 import numpy as np
 import pytest
@@ -150,6 +151,13 @@ def test_sidecar_captions_and_subclips(library, tmp_path):
     assert main(["dataset", str(src), "--out", str(out), "-q", "--no-mirror"]) == 0
     caps = HumanML3DDir(out).captions("a")
     assert [(c.text, c.start, c.end) for c in caps][1] == ("a person takes two steps", 1.0, 3.0)
+    archive = tmp_path / "takes.zip"  # the same library as an archive
+    with zipfile.ZipFile(archive, "w") as z:
+        for f in ("a.bvh", "a.txt"):
+            z.write(src / f, f"studio/{f}")
+    assert main(["dataset", str(archive), "--out", str(tmp_path / "ds2"), "-q", "--no-mirror"]) == 0
+    np.testing.assert_array_equal(np.load(tmp_path / "ds2" / "new_joint_vecs" / "a.npy"),
+                                  np.load(out / "new_joint_vecs" / "a.npy"))
 
 
 def test_check_writes_one_sheet_and_map_per_skeleton(library, tmp_path):
@@ -182,6 +190,9 @@ def test_bad_input_is_one_line_and_changes_nothing(library, tmp_path, capsys):
     empty.mkdir()
     assert main(["dataset", str(empty), "--out", str(out), "-q"]) == 1
     assert "no .bvh takes" in capsys.readouterr().err and not out.exists()
+    (tmp_path / "afile").write_text("x")
+    assert main(["dataset", str(lib), "--out", str(tmp_path / "afile" / "ds"), "-q"]) == 1
+    assert "cannot write to --out" in capsys.readouterr().err
     out.mkdir()
     (out / "keep.txt").write_text("mine")
     assert main(["dataset", str(lib), "--out", str(out), "-q"]) == 1

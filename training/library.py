@@ -264,8 +264,8 @@ def _one_take(take: Take, table, skeletons, skeleton_map, fps_out, mirror, min_s
         for name, j, mirrored in variants:
             feats, stored = process_joints(j)
             done.append((name, feats, stored, caption_lines(caps, table, take, name, info, n_captions, mirrored)))
-    except ValueError as e:
-        return f"failed: {' '.join(str(e).split())}"
+    except Exception as e:  # noqa: BLE001 - a broken take must not stop the run: report and skip it
+        return f"failed: {type(e).__name__}: {' '.join(str(e).split())}"
     if info:
         warn = check_take(done[0][2], stratum, info)
         if warn:

@@ -2,19 +2,24 @@
 
 >>> preset = auto_map(read_bvh("take.bvh"))        # a RigPreset; bvh_joints(anim, preset)
 
-The map comes from the hierarchy and the rest pose, with the joint names as help:
+The map comes from the hierarchy and a reference pose (the first frame: a BVH's OFFSET pose
+is no reference, Bandai's keeps every bone along one axis), with the joint names as help:
 
-* helper joints (IK targets, controls, poles, props) are left out; twist/roll joints are passed
-  through; a zero-length joint (CMU's ``LHipJoint``) stands for its child;
-* the pelvis is the first joint from the root with two leg branches and a spine branch; the
-  legs are its two farthest-reaching side branches, the spine its largest one; the chest is the
-  first joint up the spine where both arms branch off (Biped-style clavicles under the neck too);
-* the up axis and the units come from the first frame's pose (feet -> pelvis; the bones from an
-  ankle to the head measure about 1.5 m), the facing from the feet (ankle -> toe or the foot's End Site), so
-  left and right come from the geometry; the names' sides are used only when the feet say
-  nothing;
-* joints a skeleton lacks are synthesised with the preset format's point rules: spine joints and
-  collars by ``lerp`` of their neighbours, a missing toe from the ankle's End Site.
+* helper joints (IK targets, controls, poles, props) are left out; twist/roll joints and limb
+  segments (Rigify's ``.001``) are passed through; a zero-length joint (CMU's ``LHipJoint``)
+  stands for its child;
+* the pelvis is the first joint from the root with two leg branches and a spine branch (legs
+  under a pelvis child, as DAZ has them, count; a named pelvis just above, as Biped's, is
+  taken); the legs are its two farthest-reaching side branches, the spine its largest one; the
+  chest is the first joint up the spine where both arms branch off (Biped-style clavicles under
+  the neck too);
+* the up axis is feet -> pelvis, the units the one of m/cm/mm/inch/ASF that makes the bones
+  from an ankle to the head about 1.5 m; the forward axis is the usual one for that up axis
+  (:data:`FORWARD_FOR_UP`: the world is rotated, never mirrored or turned);
+* left and right come from the geometry: the feet (ankle -> toe, or the foot's End Site) give
+  the facing, left = up x facing; the names' sides are used only when the feet say nothing;
+* joints a skeleton lacks are synthesised with the preset format's point rules: spine joints,
+  a neck and collars by ``lerp`` of their neighbours, a missing toe at the ankle's End Site.
 
 Known name conventions (:data:`CONVENTIONS`) only label the map for the user.
 """
