@@ -340,6 +340,10 @@ def test_addon_model_choice_resolves_official_to_the_cache(release, tmp_path, mo
         assert s.folder == str(dl.official_dir()) and s.source == "OFFICIAL"
         with pytest.raises(UserError, match="Download the paper's model"):
             engine_loader.engine_loader(bpy.context)
+        if not bpy.app.online_access:  # Blender's own switch is respected
+            with pytest.raises(RuntimeError, match="online access is disabled"):
+                bpy.ops.bamm.download_official()
+            assert not dl.official_dir().exists()
         sources = {k: "http://127.0.0.1:9/none" for k in ("momask", "bamm")}
         sources["clip"] = f"http://127.0.0.1:9/{hashlib.sha256(release['clip']).hexdigest()}/ViT-B-32.pt"
         (dl.official_dir() / "downloads").mkdir(parents=True)
