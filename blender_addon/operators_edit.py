@@ -10,7 +10,8 @@ import bpy
 import numpy as np
 from bpy.props import BoolProperty, FloatProperty, IntProperty
 
-from . import enums, keyframes, motion_io, scene_range
+from . import curve_path, enums, keyframes, motion_io, scene_range
+from .core import submodule
 from .engine_loader import engine_loader, model_timebase
 from .operators_base import EngineOperator, Plan, checked_seconds, lookup_armature, prompt_text, scene_fps
 from .operators_variations import inpaint_plan, side_by_side_count
@@ -140,10 +141,11 @@ class BAMM_OT_inpaint(EngineOperator, bpy.types.Operator):
         return Plan(work, apply, "inpaint")
 
 
-class BAMM_OT_outpaint(EngineOperator, bpy.types.Operator):
+class BAMM_OT_outpaint(curve_path.PathOptions, EngineOperator, bpy.types.Operator):
     """Extend the armature's action before and/or after with motion following the prompt; the
     scene's frame range grows to cover the new keys (new keys that would fall before frame 0
-    move the whole action later instead, so they can be played)"""
+    move the whole action later instead, so they can be played).  With a Path set, the new
+    frames follow its shape from where the clip ends (before: arriving where it starts)"""
 
     bl_idname = "bamm.outpaint"
     bl_label = "Extend"
@@ -163,6 +165,7 @@ class BAMM_OT_outpaint(EngineOperator, bpy.types.Operator):
         most = tb.frames_to_seconds(tb.max_extend_frames)
         nb = checked_seconds(tb, self.seconds_before, "seconds before", lo=0.0, hi=most)
         na = checked_seconds(tb, self.seconds_after, "seconds after", lo=0.0, hi=most)
+        points = curve_path.rig_points(context, self, src.ob)
         src.read(context, self)
         a0, a1 = src.a0, src.a1
         pipe = motion_io.pipeline()
@@ -175,10 +178,18 @@ class BAMM_OT_outpaint(EngineOperator, bpy.types.Operator):
             m = eng.motion_from_joints(src.joints)
             m2 = eng.outpaint(m, extend_after=na, extend_before=nb, text=src.text, seed=src.seed,
                               blend=0, cfg=src.cfg, progress=progress)
+            joints = m2.joints
+            if points is not None:  # the new frames along the path's shape (kept keys untouched)
+                rp = submodule("rigs.rig_path")
+                pts, kept_end = rp.path_to_motion(src.retargeter, points, src.scale), nb + len(src.joints)
+                if na:
+                    joints = rp.follow_part(joints, pts, tb.fps, kept_end - 1, len(joints))
+                if nb:
+                    joints = rp.follow_part(joints, pts, tb.fps, 0, nb + 1, at_end=True)
             parts = []
             for wanted, sel, kept_after in ((nb, frames < a0, True), (na, frames > a1, False)):
                 if wanted:  # the new keys next to the kept ones fade in from them
-                    pose = pipe.motion_to_rig(src.retargeter, m2.joints, tb.fps, src.fps, scale=src.scale,
+                    pose = pipe.motion_to_rig(src.retargeter, joints, tb.fps, src.fps, scale=src.scale,
                                               n_out=len(frames), frames=sel)
                     w = motion_io.pipeline().edge_weights(int(sel.sum()), src.blend, at_start=not kept_after,
                                                at_end=kept_after)

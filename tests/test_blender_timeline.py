@@ -246,3 +246,27 @@ def test_generate_follows_a_bezier_path(addon, scene, reference_joints, kind):
     assert np.linalg.norm(pelvis[0] - (1, 2)) < 0.02  # starts on the path's first point
     assert _distance_to_polyline(pelvis, line[:, :2]).max() < 0.05  # stays on the curve
     assert np.linalg.norm(pelvis[-1] - pelvis[0]) > 2.0  # and travels along it
+
+
+def test_timeline_and_extend_follow_the_path(addon, scene):
+    """Generate Timeline starts the pelvis on the path; Extend After goes on along the path's
+    shape from where the clip ends (keys before it untouched)."""
+    ob = make_rig("smpl22")
+    scene.frame_end = 96
+    add_markers(scene, [(WALK, 1), (WAVE, 49)])
+    curve = quarter_circle(origin=(-1.0, 0.5, 0.0))
+    assert bpy.ops.bamm.generate_timeline(path=curve.name) == {"FINISHED"}
+    x, _ = world_joints(addon, ob, [1])
+    assert np.linalg.norm(x[0, 0, :2] - (-1, 0.5)) < 0.02
+    from bamm_motion import curve_path
+
+    line = curve_path.world_points(bpy.context, curve)[:, :2]
+    before = fcurve_keys(addon, ob)
+    end = world_joints(addon, ob, [96])[0][0, 0, :2]
+    assert bpy.ops.bamm.outpaint(prompt="a person walks", seconds_after=2.0, path=curve.name,
+                                 blend_frames=0) == {"FINISHED"}
+    _assert_outside_identical(before, fcurve_keys(addon, ob), 96.5, 1e9)
+    new, _ = world_joints(addon, ob, range(97, 97 + 48, 4))
+    assert _distance_to_polyline(new[:, 0, :2], line - line[0] + end).max() < 0.05
+    travel = new[-1, 0, :2] - end  # along the path's start tangent (world -Y)
+    assert np.linalg.norm(travel) > 0.2 and -travel[1] / np.linalg.norm(travel) > 0.95

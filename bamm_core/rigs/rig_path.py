@@ -48,4 +48,22 @@ def follow_on_rig(retargeter: Retargeter, joints: np.ndarray, model_fps: float, 
     return move_to(retargeter, pose, np.asarray(rig_points, np.float64)[0])
 
 
-__all__ = ["path_to_motion", "move_to", "follow_on_rig"]
+def follow_part(joints: np.ndarray, points: np.ndarray, fps: float, start: int, end: int, *,
+                at_end: bool = False) -> np.ndarray:
+    """Frames ``start:end`` of a motion bent onto the path's shape (motion-space ``[x, z]``
+    points), the path moved so that it starts at the root of frame ``start`` (``at_end``: so
+    that it ends at the root of frame ``end - 1``, which the bent frames then reach); the
+    other frames are returned unchanged.  Extend uses it: the new frames go on along the path
+    from (or arrive along it at) the kept ones."""
+    from ..motion.path import follow_path
+
+    out = np.array(joints, np.float32)
+    part = out[start:end]
+    pts = np.asarray(points, np.float64)
+    anchor = -1 if at_end else 0
+    pts = pts - pts[anchor] + part[anchor, 0, [0, 2]]
+    out[start:end] = follow_path(part, pts, float(fps), fit_end=at_end)
+    return out
+
+
+__all__ = ["path_to_motion", "move_to", "follow_on_rig", "follow_part"]
