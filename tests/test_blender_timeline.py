@@ -270,3 +270,34 @@ def test_timeline_and_extend_follow_the_path(addon, scene):
     assert _distance_to_polyline(new[:, 0, :2], line - line[0] + end).max() < 0.05
     travel = new[-1, 0, :2] - end  # along the path's start tangent (world -Y)
     assert np.linalg.norm(travel) > 0.2 and -travel[1] / np.linalg.norm(travel) > 0.95
+
+
+def test_esc_during_a_compose_leaves_the_scene_as_it_was(addon, scene):
+    """The modal run's Job, cancelled after the compose reported progress (Esc): nothing applied."""
+    from types import SimpleNamespace
+
+    ob = make_rig("smpl22")
+    script(scene)
+    assert bpy.ops.bamm.generate(prompt="a person walks", length=1.0) == {"FINISHED"}
+    state = scene_state(addon, scene)
+    params = SimpleNamespace(prompt="", seed=0, guidance=(4.0, 3.0), refine="every_other", armature=ob.name,
+                             rig_preset="AUTO", custom_map="", in_place=False, blend_frames=4, predict_last=False,
+                             action_name="", segments="", start_frame=-1, path="", path_points="")
+    from bamm_motion.operators_timeline import BAMM_OT_generate_timeline
+
+    plan = BAMM_OT_generate_timeline.plan_fn(params, bpy.context)
+    seen = []
+
+    def work(progress):
+        def esc_after_first_step(done, total):
+            seen.append((done, total))
+            if done >= 1:
+                job.cancel()
+            return progress(done, total)
+        return plan.work(esc_after_first_step)
+
+    job = addon.jobs.Job(work)
+    job.start()
+    assert job.join(60) == "cancelled"
+    assert seen and seen[-1][0] < seen[-1][1]  # stopped part-way through the compose
+    assert same_state(state, scene_state(addon, scene))
