@@ -1,8 +1,10 @@
 """BAMM Motion: text-to-motion for Blender animators (extension package).
 
 Sidebar › BAMM: type a prompt, Generate a motion onto the active armature; Inpaint a selected
-frame range; Extend a clip.  Operators: ``bpy.ops.bamm.generate/inpaint/outpaint/
-create_armature`` (callable from scripts, synchronous there).  The engine (``bamm_core``) is
+frame range; Extend a clip; Generate Timeline from prompt markers ("> <prompt>") and
+Regenerate one segment; walk along a Path curve.  Operators: ``bpy.ops.bamm.generate/inpaint/
+outpaint/generate_timeline/regenerate_segment/add_prompt_marker/create_armature`` (callable
+from scripts, synchronous there).  The engine (``bamm_core``) is
 bundled; its Python dependencies (torch, ...) are installed from the preferences.
 """
 from __future__ import annotations
