@@ -301,3 +301,31 @@ def test_esc_during_a_compose_leaves_the_scene_as_it_was(addon, scene):
     assert job.join(60) == "cancelled"
     assert seen and seen[-1][0] < seen[-1][1]  # stopped part-way through the compose
     assert same_state(state, scene_state(addon, scene))
+
+
+def test_poly_and_nurbs_paths_are_sampled_in_world_space(addon, scene):
+    from bamm_motion import curve_path
+
+    def curve(kind, pts, location=(0.0, 0.0, 0.0), rotation=(0.0, 0.0, 0.0)):
+        cu = bpy.data.curves.new(kind, "CURVE")
+        cu.dimensions = "3D"
+        sp = cu.splines.new(kind)
+        sp.points.add(len(pts) - 1)
+        for p, co in zip(sp.points, pts):
+            p.co = (*co, 1.0)
+        if kind == "NURBS":
+            sp.use_endpoint_u, sp.order_u, sp.resolution_u = True, 3, 8
+        ob = bpy.data.objects.new(kind, cu)
+        ob.location, ob.rotation_euler = location, rotation
+        scene.collection.objects.link(ob)
+        return ob
+
+    square = [(0, 0, 0), (1, 0, 0), (1, 1, 0), (0, 1, 0)]
+    poly = curve("POLY", square, location=(2, 3, 0), rotation=(0, 0, math.pi / 2))
+    got = curve_path.world_points(bpy.context, poly)
+    assert np.allclose(got, [(2, 3, 0), (2, 4, 0), (1, 4, 0), (1, 3, 0)], atol=1e-6)
+    nurbs = curve("NURBS", square, location=(0, 0, 1))
+    got = curve_path.world_points(bpy.context, nurbs)
+    assert len(got) > 8 and np.allclose(got[0], (0, 0, 1), atol=1e-5) and np.allclose(got[-1], (0, 1, 1), atol=1e-5)
+    # points given as [x, z] on the engine's ground plane are world (x, -z)
+    assert np.allclose(curve_path.parse_points("[[1, 2], [3, -4]]"), [(1, -2, 0), (3, 4, 0)])
