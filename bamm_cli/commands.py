@@ -52,8 +52,14 @@ def _write(rec: Motion, path: Path, quiet: bool, announce: bool = True) -> None:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    prompt = check_prompt(args.prompt)
+    from .timeline import generate_timeline, on_path, path_points, timeline_segments
+
     tb = model_timebase(args.model)
+    segments = timeline_segments(args, tb)  # several prompts or --timeline: one composed motion
+    path = path_points(args)
+    if segments is not None:
+        return generate_timeline(args, tb, segments, path)
+    prompt = check_prompt(args.prompt[0])
     length = parse_length(tb, args.length)
     min_length = parse_min_length(tb, args.min_length) if args.min_length is not None else None
     n = args.num_samples
@@ -72,6 +78,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
         for i, motion in enumerate(motions):
             if i == 0:
                 _say_seed(args, seed)
+            if path is not None:
+                motion = on_path(motion, path, args.fit_path)
             for out in outs:
                 _write(motion, numbered(out, i, n), args.quiet, announce=n == 1)
     if n > 1:

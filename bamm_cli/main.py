@@ -3,6 +3,7 @@
 Subcommands (``bamm SUBCOMMAND --help`` for details)::
 
     bamm generate "a person walks forward" --out walk.bvh --out walk.gif
+    bamm generate "a person walks forward" "a person waves" --length 4,auto --path path.json --out take.npz
     bamm edit walk.npz --inpaint 1.0-2.5 "a person jumps" --out jump.npz
     bamm edit walk.bvh --extend-after 2 "then sits down" --out longer.bvh
     bamm info [--model DIR]
@@ -82,11 +83,25 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
 
     g = sub.add_parser("generate", parents=[par["common"], par["model"], par["sampling"], par["refine"]],
-                       help="generate a motion from a prompt",
-                       description=f"Generate a motion from a text prompt. Output formats by extension: {fmt}.")
-    g.add_argument("prompt", help="what the person does, e.g. \"a person walks forward\"")
-    g.add_argument("--length", default="auto", metavar="auto|SECONDS",
-                   help="motion length in seconds, or auto (predicted by the model; default)")
+                       help="generate a motion from a prompt (or a timeline of prompts)",
+                       description="Generate a motion from a text prompt; several prompts (or --timeline) "
+                                   "make one continuous motion, one segment per prompt. "
+                                   f"Output formats by extension: {fmt}.")
+    g.add_argument("prompt", nargs="*", help="what the person does, e.g. \"a person walks forward\"; "
+                   "several prompts: one after the other, as one motion")
+    g.add_argument("--length", default="auto", metavar="auto|SECONDS[,...]",
+                   help="motion length in seconds, or auto (predicted by the model; default); several "
+                        "prompts: one value per prompt, comma-separated (e.g. 4,3,auto), or one for all")
+    g.add_argument("--timeline", metavar="FILE.json", default=None,
+                   help='segments instead of prompts: [{"prompt": "...", "seconds": 4}, ...] (seconds: '
+                        'a number, "auto" or left out)')
+    g.add_argument("--path", metavar="FILE.json", default=None,
+                   help="walk along this path: a list of [x, z] points in metres (Y-up ground plane); "
+                        "the output starts at the first point (a motion that barely travels is moved "
+                        "at a walking pace)")
+    g.add_argument("--fit-path", action="store_true",
+                   help="with --path: scale the motion's speed so that it ends at the path's end "
+                        "(default: its own speed)")
     g.add_argument("--min-length", type=float, default=None, metavar="SECONDS",
                    help="with --length auto: the shortest length the model may predict (default: the model's, 2 s)")
     g.add_argument("--num-samples", type=int, default=1, metavar="K",

@@ -37,7 +37,7 @@ from .paths import atomic_path, check_extension, check_output_path
 OUTPUT_FORMATS = {
     ".bvh": "SMPL-22 BVH (rotations solved from the joints)",
     ".npy": "joints (T, 22, 3) float32",
-    ".npz": "joints, features, tokens, fps, prompt, seed",
+    ".npz": "joints, features, tokens, fps, prompt, seed (+ segments, prompts of a timeline)",
     ".gif": "stick-figure preview (prompt and seed in a GIF comment)",
     ".mp4": "stick-figure preview (needs ffmpeg)",
     ".png": "contact sheet of 8 frames (prompt and seed in PNG text)",
@@ -97,11 +97,14 @@ def _fps_value(fps: float) -> np.ndarray:
 def _write_npz(rec: Motion, tmp: str, joints: np.ndarray) -> None:
     features = rec.features if rec.features is not None else np.zeros((0, 263), np.float32)
     tokens = rec.tokens if rec.tokens is not None else np.zeros((0, 6), np.int64)
+    segments = rec.info.get("segments") or []  # a composed motion: [start, end) frames, prompts
+    timeline = {"segments": np.array([[s["start"], s["end"]] for s in segments], np.int64),
+                "prompts": np.array([s["prompt"] for s in segments])} if segments else {}
     with open(tmp, "wb") as f:
         np.savez(f, joints=joints, features=np.asarray(features, np.float32),
                  tokens=np.asarray(tokens, np.int64), fps=_fps_value(rec.fps),
                  prompt=np.array(rec.text or ""), seed=np.int64(-1 if rec.seed is None else rec.seed),
-                 num_frames=np.int64(joints.shape[0]))
+                 num_frames=np.int64(joints.shape[0]), **timeline)
 
 
 def _title(prompt: str | None) -> str | None:
