@@ -209,6 +209,9 @@ def build_library(src, out, captions=None, skeleton_map: str = "auto", fps_out: 
                                n_captions, work, strata, written, warnings)
             if reason:
                 skipped[take.key] = reason
+        for skel in skeletons.values():
+            if skel.preset is not None:
+                log("\n".join(describe(skel.preset)))
         if not written:
             raise DatasetError(f"empty dataset: none of the {len(takes)} takes could be prepared "
                                f"(e.g. {next(iter(skipped.items()))[0]}: {next(iter(skipped.values()))})")
