@@ -279,22 +279,42 @@ def _arm_roles(t: _Tree, branch: int) -> dict[str, int | None]:
             "collar": chain[-4] if len(chain) >= 4 else None}
 
 
-def _facing(t: _Tree, legs: list[dict], up: np.ndarray) -> np.ndarray | None:
-    """Forward direction from the feet (ankle -> toe or End Site), None if they do not say."""
+def _facing(pos: np.ndarray, ends: dict, legs: list[dict], up: np.ndarray) -> np.ndarray | None:
+    """Forward direction of a pose from the feet (ankle -> toe or End Site), None if they do not
+    say (no toes nor End Sites, or the feet point apart)."""
     dirs = []
     for leg in legs:
-        tip = t.pos[leg["foot"]] if leg["foot"] is not None else t.ends.get(leg["ankle"])
+        tip = pos[leg["foot"]] if leg["foot"] is not None else ends.get(leg["ankle"])
         if tip is None:
             return None
-        d = tip - t.pos[leg["ankle"]]
+        d = tip - pos[leg["ankle"]]
         d = d - (d @ up) * up
         if np.linalg.norm(d) < 1e-9:
             return None
         dirs.append(d / np.linalg.norm(d))
-    f = dirs[0] + dirs[1]
-    if dirs[0] @ dirs[1] < 0.5 or np.linalg.norm(f) < 1e-6:
+    if dirs[0] @ dirs[1] < 0.5:
         return None
+    f = dirs[0] + dirs[1]
     return f / np.linalg.norm(f)
+
+
+def _side_votes(anim: BVH, legs: list[dict], arms: list[dict], up: np.ndarray,
+                frames: int = 12) -> tuple[int, int]:
+    """(legs, arms) votes over up to ``frames`` poses of the take: + when ``legs[0]`` is on the
+    left (up x facing), and + when ``arms[0]`` is on the same side as ``legs[0]``."""
+    idx = np.unique(np.linspace(0, anim.num_frames - 1, min(frames, anim.num_frames)).astype(int))
+    sample = BVH(anim.joints, anim.frame_time, anim.motion[idx])
+    allpos = sample.forward_kinematics(end_sites=True)
+    n = len(anim.joints)
+    with_end = [i for i, j in enumerate(anim.joints) if j.end_site is not None]
+    leg_vote = arm_vote = 0
+    for pos in allpos:
+        hips = pos[legs[0]["hip"]] - pos[legs[1]["hip"]]
+        arm_vote += int(np.sign(hips @ (pos[arms[0]["shoulder"]] - pos[arms[1]["shoulder"]])))
+        fwd = _facing(pos[:n], {i: pos[n + k] for k, i in enumerate(with_end)}, legs, up)
+        if fwd is not None:
+            leg_vote += int(np.sign(hips @ np.cross(up, fwd)))
+    return leg_vote, arm_vote
 
 
 def auto_map(anim: BVH, name: str | None = None) -> RigPreset:
@@ -315,30 +335,25 @@ def auto_map(anim: BVH, name: str | None = None) -> RigPreset:
     chest, arm_roots, head_root = _find_chest(t, spine_root, up)
     arms = [_arm_roles(t, b) for b in arm_roots]
 
-    # left and right from the rest pose: the feet give the facing, left = up x forward
-    fwd = _facing(t, legs, up)
+    # left and right from the geometry: the feet give the facing, left = up x facing
     notes = []
-    lat = t.pos[legs[0]["hip"]] - t.pos[legs[1]["hip"]]
-    if fwd is None:
+    leg_vote, arm_vote = _side_votes(anim, legs, arms, up)
+    if leg_vote == 0:
         sides = [name_side(t.names[leg["hip"]]) for leg in legs]
         if sorted(s or "" for s in sides) != ["L", "R"]:
-            raise AutoMapError("cannot tell left from right: the feet have no toes or End Sites and "
-                               "the leg names carry no side")
-        left = lat if sides[0] == "L" else -lat
-        left = left - (left @ up) * up
-        fwd = np.cross(left, up)
-        notes.append("facing from the joint names (the feet have no toes or End Sites)")
-    forward_axis = FORWARD_FOR_UP[up_axis]  # a proper rotation of the file's world (no turn, no mirror)
-    left = np.cross(up, fwd)
-    if lat @ left < 0:
+            raise AutoMapError("cannot tell left from right: the feet have no toes or End Sites (or "
+                               "point apart) and the leg names carry no side")
+        leg_vote = 1 if sides[0] == "L" else -1
+        notes.append("left and right from the joint names (the feet do not show the facing)")
+    if leg_vote < 0:
         legs.reverse()
-    arm_lat = t.pos[arms[0]["shoulder"]] - t.pos[arms[1]["shoulder"]]
-    if arm_lat @ left < 0:
+    if arm_vote * leg_vote < 0:
         arms.reverse()
+    forward_axis = FORWARD_FOR_UP[up_axis]  # a proper rotation of the file's world (no turn, no mirror)
     for limb in (legs[0]["hip"], arms[0]["shoulder"]):
         if name_side(t.names[limb]) == "R":
-            notes.append(f"{t.names[limb]} is named as a right joint but lies on the left in the rest "
-                         "pose; following the rest pose")
+            notes.append(f"{t.names[limb]} is named as a right joint but lies on the left in the "
+                         "motion; following the motion")
 
     n = lambda i: t.names[i]  # noqa: E731
     joints: dict[str, object] = {"pelvis": n(pelvis)}
