@@ -205,7 +205,7 @@ class BAMM_OT_outpaint(curve_path.PathOptions, EngineOperator, bpy.types.Operato
             for frames, pose, w in parts:
                 if len(frames):
                     keyframes.write_pose(ob, action, pose, frames + shift, weights=w)
-            note = scene_range.cover(context.scene, lo + shift, hi + shift)
+            note = scene_range.cover(bpy.context.scene, lo + shift, hi + shift)
             note += f"; the action moved {shift} frames later" if shift else ""
             return f"Extended '{src.action_name}' to frames {lo + shift}–{hi + shift} with '{src.text}'{note}"
 

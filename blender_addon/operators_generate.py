@@ -81,7 +81,7 @@ class BAMM_OT_generate(curve_path.PathOptions, EngineOperator, bpy.types.Operato
                 frames = start + np.arange(len(poses[i].rotations))
                 keyframes.write_pose(ob, action, poses[i], frames)
             t = len(poses[0].rotations)
-            note = scene_range.cover(context.scene, start, start + max(len(p.rotations) for p in poses) - 1)
+            note = scene_range.cover(bpy.context.scene, start, start + max(len(p.rotations) for p in poses) - 1)
             return (f"Generated '{name}' on {ob.name} ({label}): {t} frames from frame {start}"
                     + (f", {len(poses)} variations" if len(poses) > 1 else "") + note)
 

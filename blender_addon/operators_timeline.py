@@ -85,7 +85,7 @@ class BAMM_OT_generate_timeline(curve_path.PathOptions, EngineOperator, bpy.type
             action = keyframes.assign_new_action(ob, name)
             frames = start + np.arange(len(pose.rotations))
             keyframes.write_pose(ob, action, pose, frames)
-            note = scene_range.cover(context.scene, int(frames[0]), int(frames[-1]))
+            note = scene_range.cover(bpy.context.scene, int(frames[0]), int(frames[-1]))
             return (f"Generated timeline '{action.name}' on {ob.name} ({label}): {len(prompts)} segments, "
                     f"frames {frames[0]}–{frames[-1]}{note}")
 
