@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bamm_core.formats.bvh import BVH, read_bvh
+from bamm_core.formats.bvh import BVH, parse_bvh, read_bvh
 from bamm_core.motion.resampling import resample_positions
 from bamm_core.rigs.automap import AutoMapError, auto_map, convention, describe, skeleton_key
 from bamm_core.rigs.bvh_joints import bvh_joints, detect_bvh_preset
@@ -333,6 +333,19 @@ def print_summary(s: dict, out: Path, log=print) -> None:
     log(f"maps: {out / 'skeletons'}; done in {s['seconds']:.0f} s")
 
 
+def read_bvh_header(path: Path) -> BVH:
+    """A BVH's hierarchy and frame time without its motion (fast: a library's skeletons)."""
+    lines = []
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            lines.append(line)
+            if line.strip().startswith("Frame Time"):
+                break
+    text = "".join(lines)
+    text = re.sub(r"Frames:\s*\d+", "Frames: 0", text)
+    return parse_bvh(text, source=str(path))
+
+
 def _check(takes: list[Take], out: Path, skeleton_map: str, log) -> dict:
     """Contact sheet + map per distinct skeleton into ``out/check``; nothing else."""
     from .library_check import save_map_sheet
@@ -342,13 +355,14 @@ def _check(takes: list[Take], out: Path, skeleton_map: str, log) -> dict:
     skipped: dict[str, str] = {}
     for take in takes:
         try:
-            anim = read_bvh(take.path)
+            head = read_bvh_header(take.path)
+            anim = anims.get(skeleton_key(head)) or read_bvh(take.path)
         except (ValueError, OSError) as e:
             skipped[take.key] = "does not parse: " + " ".join(str(e).split())
             continue
         s = skeleton_for(anim, skeletons, skeleton_map)
         s.takes += 1
-        s.fps[round(anim.fps, 2)] += 1
+        s.fps[round(head.fps, 2)] += 1
         if s.preset is None:
             skipped[take.key] = f"unmappable skeleton: {s.error}"
         anims.setdefault(s.key, anim)
