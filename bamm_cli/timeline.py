@@ -147,7 +147,8 @@ def on_path(motion: Motion, points: np.ndarray, fit_end: bool = False) -> Motion
     before the path, so they are dropped; prompt, seed and segments are kept)."""
     from bamm_core.motion.path import follow_path
 
-    joints = follow_path(motion.joints, points, motion.fps, fit_end=fit_end)
+    joints = follow_path(motion.joints, points, motion.fps, fit_end=fit_end,
+                         contacts=motion.contacts)  # the engine's, when it has them
     return Motion(joints, None, None, motion.text, motion.fps, None,
                   dict(motion.info, path=points.tolist()))
 

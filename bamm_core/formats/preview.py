@@ -6,7 +6,8 @@ world so that travelling is visible.  Colours: the character's **left** side is 
 right side blue, the spine and head black.
 
 * :func:`save_preview` - ``.gif`` (Pillow) or ``.mp4`` (needs ``ffmpeg`` on the PATH);
-* :func:`save_contact_sheet` - a PNG grid of evenly spaced frames (or a single frame).
+* :func:`save_contact_sheet` - a PNG grid of evenly spaced frames (or a single frame);
+* :func:`save_top_view` - a PNG of the motion seen from above, with the path it follows.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..motion.facing import facing_direction
 from ..motion.skeleton import HUMANML3D, KIT
 from ..motion.timebase import HUMANML3D as HUMANML3D_TIMEBASE
 
@@ -235,4 +237,51 @@ def save_frame_png(joints, path: str | Path, frame: int = 0, title: str | None =
     return save_contact_sheet(joints, path, frames=[frame], cols=1, title=title, size=4.0)
 
 
-__all__ = ["save_preview", "save_contact_sheet", "contact_sheet_figure", "save_frame_png"]
+def save_top_view(joints, path: str | Path, points=None, frames: int = 8, title: str | None = None,
+                  size: float = 5.0) -> Path:
+    """PNG of the motion seen from above (x to the right, +z down the page, so nothing is
+    mirrored): the root's track, stick figures at ``frames`` evenly spaced frames (darker =
+    later) with an arrow where they face, and, when given, the path ``points`` [[x, z], ...]
+    it follows (dashed)."""
+    j = _check(joints)
+    path = Path(path)
+    if path.suffix.lower() != ".png":
+        raise ValueError(f"top view must be .png, got {path.name!r}")
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(size, size), dpi=100)
+    try:
+        if points is not None:
+            p = np.asarray(points, dtype=np.float64)
+            ax.plot(p[:, 0], p[:, 1], "--o", color="#999999", ms=3, lw=1.2, label="path")
+        ax.plot(j[:, 0, 0], j[:, 0, 2], color="#2ca02c", lw=1.0, label="root")
+        shown = _sheet_frames(len(j), frames)
+        ahead = 0.35 * facing_direction(j[shown]) if j.shape[1] == 22 else np.zeros((len(shown), 3))
+        for k, t in enumerate(shown):
+            alpha = 0.35 + 0.65 * k / max(1, len(shown) - 1)
+            for chain, color in _chains(j.shape[1]):
+                ax.plot(j[t, chain, 0], j[t, chain, 2], color=color, lw=1.5, alpha=alpha)
+            ax.annotate("", xy=(j[t, 0, 0] + ahead[k, 0], j[t, 0, 2] + ahead[k, 2]),
+                        xytext=(j[t, 0, 0], j[t, 0, 2]),
+                        arrowprops=dict(arrowstyle="->", color="#222222", alpha=alpha, lw=1.2))
+        ax.set_aspect("equal", adjustable="datalim")
+        ax.invert_yaxis()  # seen from above (+Y towards the viewer): +z points down the page
+        ax.grid(True, color="#eeeeee")
+        ax.set_xlabel("x (m)")
+        ax.set_ylabel("z (m)")
+        ax.legend(loc="best", fontsize=7)
+        if title:
+            ax.set_title(title, fontsize=9)
+        fig.tight_layout()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path)
+    finally:
+        plt.close(fig)
+    return path
+
+
+__all__ = ["save_preview", "save_contact_sheet", "contact_sheet_figure", "save_frame_png",
+           "save_top_view"]

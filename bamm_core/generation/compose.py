@@ -15,7 +15,9 @@ How (BAMM's zero-shot editing, :class:`~.edit_api.EditAPI`):
    (at most half of either segment) with the bidirectional mask, conditioned on the next
    segment's prompt: the frames around the seam are regenerated seeing the motion before
    *and* after it, and spliced so that position and heading meet at both ends (no pop, no
-   facing jump).
+   facing jump);
+4. the take is put on one rigid skeleton and its feet are planted once, over the whole take
+   (:func:`~bamm_core.motion.delivery.deliver`, as :meth:`Engine.generate` does).
 
 Segment lengths are frames at the model's fps, ``Timebase.min_frames`` ..
 ``Timebase.max_extend_frames`` (HumanML3D: 8..188 frames, 0.4-9.4 s: what one outpaint
@@ -35,6 +37,7 @@ from typing import NamedTuple, Sequence
 import numpy as np
 
 from ..motion.clip import Motion
+from ..motion.delivery import deliver
 from ..motion.timebase import Timebase
 from .options import SamplingOptions, resolve_options
 from .progress import ProgressFn, batch_progress
@@ -95,9 +98,11 @@ def _crop(motion: Motion, frames: int, timebase: Timebase) -> Motion:
     """The first ``frames`` frames of a generated motion (and the tokens that cover them)."""
     if motion.num_frames <= frames:
         return motion
+    cut = lambda a: None if a is None else a[:frames]  # noqa: E731
     return Motion(motion.joints[:frames], motion.features[:frames],
                   motion.tokens[:timebase.tokens_for(frames)], motion.text, motion.fps,
-                  motion.transform, dict(motion.info))
+                  motion.transform, dict(motion.info), cut(motion.raw_joints),
+                  cut(motion.contacts))
 
 
 def _seam_range(bounds: list[int], j: int, timebase: Timebase) -> tuple[int, int]:
@@ -122,7 +127,8 @@ class ComposeAPI:
     """``compose`` / ``recompose`` (a base of the Engine, over :class:`~.edit_api.EditAPI`)."""
 
     def compose(self, segments, seed: int = 0, *, options: SamplingOptions | None = None,
-                progress: ProgressFn | None = None, **overrides) -> Motion:
+                progress: ProgressFn | None = None, plant_feet: bool = True,
+                **overrides) -> Motion:
         """One continuous motion from a timeline of prompts (see the module docstring).
 
         Args:
@@ -133,6 +139,8 @@ class ComposeAPI:
                 ``top_k``).
             progress: ``progress(done, total)`` over the whole compose; False cancels
                 (:class:`~.progress.GenerationCancelled`).
+            plant_feet: as :meth:`Engine.generate`, once over the whole take (one rigid
+                skeleton for all segments; ``raw_joints`` / ``contacts`` cover the take).
         Returns:
             a :class:`Motion`; ``info["segments"]``: [{"start", "end", "prompt"}] in frames.
         """
@@ -147,7 +155,7 @@ class ComposeAPI:
         motion, bounds = None, [0]
         for i, seg in enumerate(segs):
             kw = dict(options=opts, text_embedding=plan.embeddings[i],
-                      seed=batch_seed(seed, i))
+                      seed=batch_seed(seed, i), plant_feet=False)  # planted once, at the end
             if i == 0:
                 motion = _crop(self.generate(None, seg.frames, progress=for_step(next(step)),
                                              **kw), self.timebase.max_extend_frames, self.timebase)
@@ -161,13 +169,15 @@ class ComposeAPI:
             start, end = _seam_range(bounds, j, self.timebase)
             motion = self.inpaint(motion, start, end, text_embedding=plan.embeddings[j],
                                   seed=batch_seed(seed, len(segs) + j), options=opts,
-                                  progress=for_step(next(step)))
+                                  progress=for_step(next(step)), plant_feet=False)
         prompts = [s.prompt for s in segs]
-        return Motion(motion.joints, motion.features, motion.tokens, timeline_text(prompts),
+        raw = motion.joints if motion.raw_joints is None else motion.raw_joints
+        take = Motion(raw, motion.features, motion.tokens, timeline_text(prompts),
                       motion.fps, None,
                       {"seed": seed, "segments": _segments_info(bounds, prompts),
                        "refine": opts.refine, "cfg": [opts.cfg, opts.refine_cfg],
                        "residual_cfg": opts.residual_cfg})
+        return deliver(take, plant_feet=bool(plant_feet))
 
     def _predict_frames(self, kw: dict, progress) -> int:
         """The length the model gives a prompt on its own (generated with the segment's
@@ -178,11 +188,12 @@ class ComposeAPI:
 
     def recompose(self, motion: Motion, index: int, prompt: str | None = None, seed: int = 0,
                   *, options: SamplingOptions | None = None, progress: ProgressFn | None = None,
-                  **overrides) -> Motion:
+                  plant_feet: bool = True, **overrides) -> Motion:
         """Redo segment ``index`` (0-based) of a composed motion by inpainting its frames with
         the segments around it as context; ``prompt`` (default: the segment's own) replaces
         its prompt.  Every frame outside the segment is returned bit-identical; the new
-        frames meet the neighbours at both ends.  Options as :meth:`Engine.inpaint`."""
+        frames meet the neighbours at both ends.  Options and ``plant_feet`` (inside the
+        segment) as :meth:`Engine.inpaint`."""
         opts = resolve_options(self.default_options, options, overrides)
         segments = (motion.info or {}).get("segments") if isinstance(motion, Motion) else None
         if not segments:
@@ -200,14 +211,16 @@ class ComposeAPI:
         new_prompt = check_prompt(seg["prompt"] if prompt is None else prompt)
         out = self.inpaint(motion, int(seg["start"]), int(seg["end"]),
                            text_embedding=self.encode_text([new_prompt])[0], seed=int(seed),
-                           options=opts, progress=progress)
+                           options=opts, progress=progress, plant_feet=plant_feet)
         info = dict(motion.info)
         info["segments"] = [dict(s) for s in segments]
         info["segments"][int(index)]["prompt"] = new_prompt
         info["recomposed"] = list(info.get("recomposed", [])) + [[int(index), int(seed)]]
         prompts = [s["prompt"] for s in info["segments"]]
         return Motion(out.joints, out.features, out.tokens, timeline_text(prompts), out.fps,
-                      motion.transform, info)
+                      motion.transform, dict(info, **{k: out.info[k] for k in
+                                                      ("rigid", "feet_planted") if k in out.info}),
+                      out.raw_joints, out.contacts)
 
 
 __all__ = ["ComposeAPI", "Segment", "SEAM_TOKENS", "check_segments", "timeline_text"]

@@ -141,8 +141,9 @@ def follow_path(joints, points, fps: float, *, fit_end: bool = False,
         fps: the motion's frames per second.
         fit_end: scale the motion's speed so that it ends at the path's end (default: its
             own speed; it stops where its own travel ends, or goes on straight past the end).
-        contacts: (T, 2) bool foot contacts (left, right) to re-plant; default measured on
-            the input (none for a motion that barely travels); all False = no planting.
+        contacts: (T, 2) bool foot contacts (left, right) to re-plant (e.g. the engine's
+            ``Motion.contacts``); default measured on the input; all False = no planting.
+            A motion that barely travels is never planted (its feet glide).
     Returns:
         (T, 22, 3) joints (same dtype) in the path's coordinates, root starting at points[0].
     """
@@ -166,12 +167,10 @@ def follow_path(joints, points, fps: float, *, fit_end: bool = False,
     out = rotate_about_y(local, heading_at(p, dist) - direction)
     out[..., [0, 2]] += point_at(p, dist)[:, None]
     out[..., [0, 2]] += p[0] - out[0, 0, [0, 2]]  # the root starts at the first point
-    if contacts is None:
-        contacts = np.zeros((len(j), 2), bool) if still else foot_contacts(j, fps)
-    c = np.asarray(contacts, dtype=bool)
+    c = foot_contacts(j, fps) if contacts is None else np.asarray(contacts, dtype=bool)
     if c.shape != (len(j), 2):
         raise ValueError(f"contacts must be ({len(j)}, 2) (left, right foot), got {c.shape}")
-    if c.any():
+    if c.any() and not still:
         out = plant_feet(out, c, fps)
     return out.astype(x.dtype) if np.issubdtype(x.dtype, np.floating) else out
 
