@@ -12,7 +12,7 @@ Both are debounced (:func:`debounce`): gaps of a frame or so inside a contact ar
 one-frame blips are dropped, so a flicker never splits one contact into two.
 
 :func:`skating_share` is the skating measure the tests and benchmarks use: the share of
-contact frames in which a foot slides.
+contact steps in which a foot slides.
 """
 from __future__ import annotations
 
@@ -145,23 +145,22 @@ def motion_contacts(joints, fps: float, features=None) -> np.ndarray:
 
 def skating_share(joints, fps: float, contacts: np.ndarray | None = None,
                   slide: float = SLIDE_SPEED) -> float:
-    """Share of contact frames (over both feet) in which the foot slides: the horizontal
-    speed of its ankle or toe, whichever is lower (the part that bears weight), exceeds
-    ``slide`` m/s (default 0.3).  ``contacts`` default: a height-only rule (ankle or toe
-    within 5 cm of its floor level), so sliding feet are counted, not excused."""
+    """Share of contact steps (pairs of consecutive frames with the foot in contact in both,
+    over both feet) in which the foot slides: its ankle or toe, whichever moves less (the
+    part that bears weight), moves faster than ``slide`` m/s (default 0.3) horizontally.
+    ``contacts`` default: :func:`foot_contacts` of ``joints``."""
     j = _check_joints(joints)
-    if contacts is None:
-        contacts = foot_contacts(j, fps, speed=np.inf)
-    c = np.asarray(contacts, dtype=bool)
+    c = foot_contacts(j, fps) if contacts is None else np.asarray(contacts, dtype=bool)
     if c.shape != (j.shape[0], 2):
         raise ValueError(f"contacts must be ({j.shape[0]}, 2), got {c.shape}")
-    if not c.any():
+    both = c[1:] & c[:-1]
+    if not both.any():
         return 0.0
-    slides = np.zeros_like(c)
+    slides = np.zeros_like(both)
     for side, (ankle, toe) in enumerate(FEET):
-        v = joint_speed(j[:, [ankle, toe]], fps, horizontal=True).min(axis=1)
-        slides[:, side] = v > slide
-    return float((slides & c).sum() / c.sum())
+        step = np.diff(j[:, [ankle, toe]][..., [0, 2]], axis=0)
+        slides[:, side] = np.linalg.norm(step, axis=-1).min(axis=1) * float(fps) > slide
+    return float((slides & both).sum() / both.sum())
 
 
 __all__ = ["FEET", "CONTACT_CHANNELS", "foot_contacts", "contacts_from_features",
