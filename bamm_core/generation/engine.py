@@ -233,9 +233,10 @@ class Engine(ComposeAPI, EditAPI):
             num_samples: variations, generated in batches of 16 (see :meth:`generate_iter`).
             use_cache: key/value cache for the autoregressive round.
             progress: ``progress(done, total)`` over all samples; return False to cancel.
-            plant_feet: plant the feet during their contacts (``Motion.joints``); the
-                prediction as decoded stays in ``Motion.raw_joints``, the contacts in
-                ``Motion.contacts`` (see :mod:`bamm_core.motion.delivery`).
+            plant_feet: plant the feet during their contacts.  ``Motion.joints`` are the
+                prediction on a rigid skeleton (fixed bone lengths) with, by default, the
+                feet planted; the prediction as decoded stays in ``Motion.raw_joints``, the
+                contacts in ``Motion.contacts`` (see :mod:`bamm_core.motion.delivery`).
         """
         motions = list(self.generate_iter(text, length, seed, num_samples=num_samples,
                                           options=options, text_embedding=text_embedding,
@@ -320,7 +321,7 @@ class Engine(ComposeAPI, EditAPI):
         ids, _ = self.vq.encode(((f - self.mean) / self.std)[None])
         return deliver(Motion(x.copy(), feats.astype(np.float32),
                               ids[0].cpu().numpy().astype(np.int64), text, self.fps, transform,
-                              {"source": "joints"}), plant_feet=False)
+                              {"source": "joints"}), plant_feet=False, rigid=False)
 
 
 __all__ = ["Engine", "Motion", "Segment", "GenerationCancelled", "DEFAULT_BATCH_SIZE", "batch_seed"]

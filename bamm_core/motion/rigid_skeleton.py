@@ -1,0 +1,67 @@
+"""A rigid skeleton for predicted joints: rotations solved from the positions, then FK.
+
+HumanML3D models predict every joint's position separately, so a generated motion's bones
+change length from frame to frame.  :func:`rigid_joints` puts the motion on one skeleton
+with fixed bone lengths: :func:`rigid_offsets` measures it (each bone's median length, in the
+HumanML3D rest directions; below the two branching joints, pelvis and spine3, the motion's
+own median sibling geometry in the solver's frame of that joint, so one rotation places all
+of its children), :func:`~bamm_core.motion.rotation_solver.solve_world_rotations` (the one
+solver behind the BVH export and rig retargeting) gives each joint's world rotation, and
+forward kinematics from the predicted root path places the joints:
+``x[k] = x[parent] + D_parent (rest[k] - rest[parent])``.  The root path is kept exactly.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .rotation_solver import PRIMARY_CHILD, normalize, segment_frames, solve_world_rotations
+from .skeleton import PARENTS, RAW_OFFSETS, bone_lengths
+
+#: joints with several children, placed together by the joint's one rotation
+BRANCHING = (0, 9)
+
+
+def rest_pose(offsets: np.ndarray) -> np.ndarray:
+    """(22, 3) rest positions (root at the origin) of (22, 3) offsets from each parent."""
+    pos = np.zeros((len(PARENTS), 3))
+    for j, p in enumerate(PARENTS):  # parents come before their children
+        if p >= 0:
+            pos[j] = pos[p] + offsets[j]
+    return pos
+
+
+def rigid_offsets(joints: np.ndarray) -> np.ndarray:
+    """(22, 3) offsets of the rigid skeleton that fits ``joints`` ``(T, 22, 3)`` best (see
+    the module docstring)."""
+    x = np.asarray(joints, dtype=np.float64)
+    offs = normalize(RAW_OFFSETS) * np.median(bone_lengths(x), axis=0)[:, None]
+    child = {j: PRIMARY_CHILD[j] for j in BRANCHING}
+    rest_frames = segment_frames(rest_pose(offs), child)
+    posed = segment_frames(x, child)
+    for j in BRANCHING:
+        rot = posed[j] @ rest_frames[j].T                                    # (T, 3, 3)
+        for k in (k for k, p in enumerate(PARENTS) if p == j):
+            local = np.einsum("tji,tj->ti", rot, x[:, k] - x[:, j])          # rot^T (x_k - x_j)
+            offs[k] = normalize(np.median(local, axis=0)) * np.linalg.norm(offs[k])
+    return offs
+
+
+def rigid_joints(joints, offsets: np.ndarray | None = None) -> np.ndarray:
+    """``joints`` ``(T, 22, 3)`` on a rigid skeleton (``offsets`` default
+    :func:`rigid_offsets` of the motion); same dtype, root path unchanged."""
+    x = np.asarray(joints)
+    if x.ndim != 3 or x.shape[1:] != (len(PARENTS), 3):
+        raise ValueError(f"joints must be (T, 22, 3), got {x.shape}")
+    j64 = x.astype(np.float64)
+    offs = rigid_offsets(j64) if offsets is None else np.asarray(offsets, dtype=np.float64)
+    rest = rest_pose(offs)
+    world = solve_world_rotations(rest, j64)
+    out = np.empty_like(j64)
+    out[:, 0] = j64[:, 0]
+    for k, p in enumerate(PARENTS):
+        if p >= 0:
+            out[:, k] = out[:, p] + world[p] @ (rest[k] - rest[p])
+    return out.astype(x.dtype) if np.issubdtype(x.dtype, np.floating) else out
+
+
+__all__ = ["rigid_joints", "rigid_offsets", "rest_pose", "BRANCHING"]
