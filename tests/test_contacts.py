@@ -159,6 +159,15 @@ def test_rigid_skeleton_fixes_bone_lengths_and_keeps_real_motion(h3d, walk):
     r = rigid_joints(raw)
     assert bone_variation(r) < 1e-5 and np.array_equal(r[:, 0], raw[:, 0])  # ... rigid does not
     assert np.linalg.norm(r - raw, axis=-1).mean() < 0.03  # and stays close to the prediction
+    # the BVH export (rigid by nature) now shows exactly the delivered joints
+    from bamm_core.formats.bvh import format_bvh, parse_bvh
+    from bamm_core.formats.smpl22_bvh import bvh_to_smpl22, smpl22_bvh_from_joints
+
+    def bvh_error(j):
+        back = bvh_to_smpl22(parse_bvh(format_bvh(smpl22_bvh_from_joints(j))))
+        return np.linalg.norm(back - j, axis=-1).max()
+
+    assert bvh_error(walk.joints) < 1e-3 < 0.02 < bvh_error(raw)
 
 
 def test_engine_plants_feet_by_default_and_keeps_the_raw_prediction(engine, walk):
