@@ -143,6 +143,12 @@ def format_info(info: dict, indent: str = "") -> str:
 
 def cmd_preview(args: argparse.Namespace) -> int:
     outs = _outputs(args.out)
+    if getattr(args, "body", None):
+        from .body_preview import write_body_previews
+
+        joints = read_input(args.input, HUMANML3D.fps, args.skeleton_map)
+        write_body_previews(joints, outs, args, args.title if args.title is not None else Path(args.input).stem)
+        return 0
     for o in outs:
         if o.suffix.lower() not in PREVIEW_FORMATS:
             raise UserError(f"preview writes {' or '.join(PREVIEW_FORMATS)}, not {o.suffix!r} ({str(o)!r})")

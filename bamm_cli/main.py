@@ -30,6 +30,7 @@ from typing import Sequence
 from bamm_core.formats.motion_file import OUTPUT_FORMATS, PREVIEW_FORMATS
 from bamm_core.generation.refinement import STRATEGIES
 
+from .body_preview import add_body_arguments
 from .commands import cmd_edit, cmd_generate, cmd_info, cmd_preview
 from .dataset import add_parser as add_dataset_parser
 from .download import add_parser as add_download_parser
@@ -142,6 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--skeleton-map", metavar="NAME|JSON", default=None,
                    help="joint map or rig preset for a BVH whose skeleton is not recognised (e.g. bandai, mixamo)")
     v.add_argument("--title", default=None, help="title drawn on the preview (default: the file name)")
+    add_body_arguments(v)
     v.set_defaults(func=cmd_preview)
 
     add_download_parser(sub, [par["common"]])

@@ -7,6 +7,7 @@ synchronously there.
 """
 from __future__ import annotations
 
+from .body import classes as body_classes
 from .operators_edit import BAMM_OT_inpaint, BAMM_OT_outpaint
 from .operators_generate import BAMM_OT_generate
 from .operators_timeline import classes as timeline_classes
@@ -15,4 +16,4 @@ from .operators_variations import classes as variation_classes
 
 classes = (BAMM_OT_generate, BAMM_OT_inpaint, BAMM_OT_outpaint, BAMM_OT_create_armature,
            BAMM_OT_new_seed, BAMM_OT_install_dependencies, *timeline_classes,
-           *variation_classes)
+           *variation_classes, *body_classes)

@@ -5,7 +5,7 @@ import bpy
 from bpy.props import (BoolProperty, EnumProperty, FloatProperty, FloatVectorProperty, IntProperty,
                        PointerProperty, StringProperty)
 
-from . import dependencies, enums, operators_variations
+from . import body, dependencies, enums, operators_variations
 
 _LIMITS = enums.limits()
 
@@ -43,6 +43,10 @@ class BAMM_Settings(bpy.types.PropertyGroup):
     timeline_index: IntProperty(name="Active marker", default=-1)
     marker_prompt: StringProperty(name="Marker prompt", default="a person walks forward",
                                   description="Prompt of the marker Add Prompt Marker puts at the current frame")
+    # Add Body (blender_addon/body.py)
+    body_gender: EnumProperty(name="Gender", items=body.GENDER_ITEMS, default="neutral")
+    body_betas: FloatVectorProperty(name="Shape", size=body.NUM_BETAS, default=(0.0,) * body.NUM_BETAS,
+                                    min=-5.0, max=5.0, description="The body's first shape coefficients (betas)")
 
 
 def _detected(ob) -> str:
@@ -119,6 +123,7 @@ class BAMM_PT_panel(bpy.types.Panel):
         layout.prop(s, "extend_seconds")
         layout.separator()
         layout.operator("bamm.create_armature", icon="OUTLINER_OB_ARMATURE")
+        body.draw_add_body(layout, context)
 
 
 classes = (BAMM_Settings, BAMM_PT_panel)

@@ -37,6 +37,10 @@ class BAMM_AddonPreferences(bpy.types.AddonPreferences):
         name="CLIP weights", subtype="FILE_PATH", default="",
         description="OpenAI CLIP ViT-B/32 file (ViT-B-32.pt), needed by models trained with CLIP "
                     "text features (the official checkpoints)")
+    body_model: StringProperty(
+        name="Body model", subtype="FILE_PATH", default="",
+        description="Your SMPL or SMPL-X model file (.npz/.pkl) or a folder of them (one per gender), "
+                    "for Add Body; needs the smplx package")
 
     torch_variant: EnumProperty(
         name="Torch build", default="CPU",
@@ -65,6 +69,11 @@ class BAMM_AddonPreferences(bpy.types.AddonPreferences):
             _draw_official(layout.box())
         layout.prop(p, "device")
         layout.prop(p, "clip_weights")
+        box = layout.box()  # Add Body (blender_addon/body.py)
+        box.prop(p, "body_model")
+        col = box.column(align=True)
+        col.label(text="SMPL: smpl.is.tue.mpg.de · SMPL-X: smpl-x.is.tue.mpg.de (free registration)", icon="INFO")
+        col.label(text="Licensed by their authors, never bundled; Add Body needs the smplx package")
 
 
 def _draw_official(box) -> None:
