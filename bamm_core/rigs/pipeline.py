@@ -28,6 +28,7 @@ import numpy as np
 from ..motion.blending import edge_weights
 from ..motion.resampling import resample_positions
 from .retargeting import Retargeter, RigPose
+from .rig_feet import contacts_at, feet_problem, plant_rig_feet
 
 
 def to_fps(x: np.ndarray, src_fps: float, dst_fps: float, n_out: int | None = None) -> np.ndarray:
@@ -43,7 +44,7 @@ def to_fps(x: np.ndarray, src_fps: float, dst_fps: float, n_out: int | None = No
 
 def motion_to_rig(retargeter: Retargeter, joints: np.ndarray, model_fps: float, scene_fps: float, *,
                   in_place: bool = False, scale: float | None = None, n_out: int | None = None,
-                  frames=None) -> RigPose:
+                  frames=None, contacts=None) -> RigPose:
     """A motion at model fps -> a :class:`RigPose` at scene fps.
 
     scale None (a new motion): scaled to the rig's leg length and placed on the rig (feet on
@@ -51,12 +52,35 @@ def motion_to_rig(retargeter: Retargeter, joints: np.ndarray, model_fps: float, 
     scale given (an edit of a motion read with :func:`rig_to_motion`): the pure linear map
     back into the rig's space, no placement.  n_out: pad/trim to that many scene frames;
     frames: solve only these scene frames (an index or slice; edits write only their range).
+    contacts: the motion's (T, 2) foot contacts at model fps (``Motion.contacts``) to lock the
+    rig's feet during them (:func:`~bamm_core.rigs.rig_feet.plant_rig_feet`; None: no locking;
+    a rig without recognisable feet is left unlocked, :func:`feet_message` says why).
     """
     x = to_fps(joints, model_fps, scene_fps, n_out)
     if scale is None:
-        return retargeter.retarget(x if frames is None else x[frames], in_place=in_place)
-    rig = retargeter.motion_to_rig(x, scale)
-    return retargeter.solve(rig if frames is None else rig[frames])
+        pose = retargeter.retarget(x if frames is None else x[frames], in_place=in_place)
+    else:
+        rig = retargeter.motion_to_rig(x, scale)
+        pose = retargeter.solve(rig if frames is None else rig[frames])
+    if contacts is None:
+        return pose
+    return lock_feet(retargeter, pose, contacts, model_fps, scene_fps, n_scene=len(x), frames=frames)
+
+
+def lock_feet(retargeter: Retargeter, pose: RigPose, contacts, model_fps: float, scene_fps: float, *,
+              n_scene: int | None = None, frames=None) -> RigPose:
+    """``pose`` (scene fps; frames ``frames`` of ``n_scene`` when given) with the rig's feet
+    locked during the motion's ``contacts`` (model fps); unchanged on a rig without
+    recognisable feet (:func:`feet_message`)."""
+    n = len(pose.rotations) if n_scene is None else int(n_scene)
+    c = contacts_at(contacts, n, model_fps, scene_fps)
+    return plant_rig_feet(retargeter, pose, c if frames is None else c[frames], scene_fps)[0]
+
+
+def feet_message(retargeter: Retargeter) -> str | None:
+    """None when foot locking works on this rig, else the message to show (it is skipped)."""
+    problem = feet_problem(retargeter)
+    return None if problem is None else f"Plant feet skipped: {problem}"
 
 
 def rig_to_motion(retargeter: Retargeter, rig_joints: np.ndarray, scene_fps: float,
@@ -100,5 +124,5 @@ def scene_frames_for(n_model: int, model_fps: float, scene_fps: float) -> int:
     return int(round(int(n_model) * float(scene_fps) / float(model_fps)))
 
 
-__all__ = ["motion_to_rig", "rig_to_motion", "scene_range_to_model", "scene_frames_for", "to_fps",
+__all__ = ["motion_to_rig", "lock_feet", "feet_message", "rig_to_motion", "scene_range_to_model", "scene_frames_for", "to_fps",
            "edge_weights", "range_weights"]
