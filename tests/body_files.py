@@ -94,6 +94,7 @@ def model_arrays(kind: str = "smpl", seed: int = 0, num_betas: int = 10) -> dict
 def write_model(folder: Path, kind: str = "smpl", ext: str = "npz", gender: str = "neutral", **kw) -> Path:
     """Write a synthetic model file named like the released ones (SMPL_NEUTRAL.pkl, SMPLX_MALE.npz)."""
     d = model_arrays(kind, num_betas=20 if kind == "smplx" else 10, **kw)
+    Path(folder).mkdir(parents=True, exist_ok=True)
     path = Path(folder) / f"{kind.upper()}_{gender.upper()}.{ext}"
     if kind == "smplx":
         d.update(hands_componentsl=np.eye(45), hands_componentsr=np.eye(45), hands_meanl=np.zeros(45),

@@ -633,7 +633,7 @@ def test_panel_and_preferences_draw(addon, scene):
     prefs = bpy.context.preferences.addons[MODULE].preferences
     preferences.BAMM_AddonPreferences.draw(SimpleNamespace(layout=_FakeLayout(log)), bpy.context)
     props = [a[1] for n, a, kw in log if n == "prop"]
-    assert props == ["model_source", "model_folder", "device", "clip_weights"]  # a folder is chosen
+    assert props == ["model_source", "model_folder", "device", "clip_weights", "body_model"]  # a folder is chosen
     assert prefs.device == "CPU"
 
 

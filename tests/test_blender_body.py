@@ -120,3 +120,18 @@ def test_bad_body_files_change_nothing(scene, tmp_path):
     assert scene_state() == before
     bpy.context.view_layer.objects.active = arm
     assert other.name in before["objects"]
+
+
+def test_panel_shows_add_body_with_gender_and_shape(scene):
+    from bamm_motion import panels
+    from test_blender_addon import _FakeLayout
+    from types import SimpleNamespace
+
+    assert bpy.ops.bamm.create_armature() == {"FINISHED"}
+    s = bpy.context.scene.bamm
+    s.body_gender, s.body_betas[0] = "female", 1.5
+    log = []
+    panels.BAMM_PT_panel.draw(SimpleNamespace(layout=_FakeLayout(log)), bpy.context)
+    props = [a[1] for n, a, kw in log if n == "prop"]
+    assert "body_gender" in props and "body_betas" in props
+    assert "bamm.add_body" in [a[0] for n, a, kw in log if n == "operator"]
