@@ -16,7 +16,8 @@ Bandai Namco walks (developer set in ``../shared``, skipped without it):
   toe below 5 cm slides more than 2.5 cm, a height-only rule that also counts a swing foot
   passing low over the floor);
 * bone-length variation of generated motions (std/mean over time, mean of 21 bones) of the
-  raw prediction and of the delivered (rigid skeleton) joints;
+  raw prediction and of the delivered (rigid skeleton) joints, and the jerk
+  (``training.metrics.jitter``);
 * the time of the engine's delivery step (rigid skeleton + contacts + planting) per motion,
   and of
   ``Engine.from_pretrained().generate`` on a walk with and without planting (median of runs).
@@ -39,7 +40,7 @@ sys.path.insert(0, str(REPO))
 from bamm_core.motion.contacts import foot_contacts, skating_share  # noqa: E402
 from bamm_core.motion.foot_planting import plant_feet  # noqa: E402
 from bamm_core.motion.skeleton import bone_lengths  # noqa: E402
-from training.metrics import foot_skating_ratio  # noqa: E402
+from training.metrics import foot_skating_ratio, jitter  # noqa: E402
 
 PROMPTS = ["a person walks forward", "a person walks in a circle", "a person jogs forward"]
 BANDAI = REPO.parent / "shared" / "data" / "bandai-namco" / "bandai-namco-dataset-1-dev.tar.xz"
@@ -48,13 +49,13 @@ BANDAI = REPO.parent / "shared" / "data" / "bandai-namco" / "bandai-namco-datase
 def measures(joints: np.ndarray, fps: float, contacts: np.ndarray) -> tuple[float, float, float]:
     b = bone_lengths(joints)[:, 1:]
     return (skating_share(joints, fps, contacts), foot_skating_ratio(joints, fps),
-            100 * float((b.std(0) / b.mean(0)).mean()))
+            100 * float((b.std(0) / b.mean(0)).mean()), jitter(joints, fps))
 
 
 def row(name: str, before: list, after: list, ms: list) -> None:
     b, a = np.mean(before, 0), np.mean(after, 0)
     print(f"| {name} | {len(before)} | {b[0]:.3f} -> {a[0]:.3f} | {b[1]:.3f} -> {a[1]:.3f} | "
-          f"{b[2]:.2f} -> {a[2]:.4f} | {statistics.median(ms):.1f} |")
+          f"{b[2]:.2f} -> {a[2]:.4f} | {b[3]:.0f} -> {a[3]:.0f} | {statistics.median(ms):.1f} |")
 
 
 def generated(engine, seeds: int) -> None:
@@ -77,7 +78,7 @@ def bandai_walks(limit: int = 12) -> None:
     from bamm_core.rigs.bvh_joints import read_bvh_joints
 
     if not BANDAI.is_file():
-        print(f"| real Bandai walks | skipped: {BANDAI} not found | | | | |")
+        print(f"| real Bandai walks | skipped: {BANDAI} not found | | | | | |")
         return
     before, after, ms = [], [], []
     with tempfile.TemporaryDirectory() as tmp, tarfile.open(BANDAI) as tar:
@@ -124,8 +125,9 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     engine = Engine.from_pretrained()
     print("| motions | n | skating share (before -> after) | judge's ratio (before -> after) "
-          "| bone-length variation % (before -> after) | delivery ms (median) |")
-    print("|---|---|---|---|---|---|")
+          "| bone-length variation % (before -> after) | jerk m/s³ (before -> after) "
+          "| delivery ms (median) |")
+    print("|---|---|---|---|---|---|---|")
     generated(engine, args.seeds)
     bandai_walks()
     generate_times(engine, args.runs)

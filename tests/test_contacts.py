@@ -115,6 +115,15 @@ def test_two_bone_ik_keeps_bone_lengths_and_reaches_reachable_targets():
     np.testing.assert_allclose(np.linalg.norm(a2 - k2, axis=1), 0.5, atol=1e-7)
     np.testing.assert_allclose((a2 - hip) / np.linalg.norm(a2 - hip, axis=1, keepdims=True),
                                direction, atol=1e-6)
+    # soft reach: exact below (1 - soft) x reach, then smoothly short of it, lengths kept
+    dist = np.linspace(0.5, 1.2, 71)[:, None] * np.array([0.0, -0.9, 0.0])
+    k3, a3 = two_bone_ik(np.zeros(3), np.array([0, -.4, .05]), np.array([0, -.9, 0]), dist,
+                         soft=0.1)
+    reach, full = np.linalg.norm(a3, axis=1), np.hypot(.4, .05) + np.hypot(.5, .05)
+    near = np.linalg.norm(dist, axis=1) <= 0.9 * full
+    np.testing.assert_allclose(a3[near], dist[near], atol=1e-9)
+    assert (np.diff(reach) > 0).all() and reach.max() < full and (~near).sum() > 10
+    np.testing.assert_allclose(np.linalg.norm(k3, axis=1), np.linalg.norm([0, .4, .05]))
 
 
 @pytest.fixture(scope="module")
@@ -137,7 +146,7 @@ def test_planting_reduces_skating_of_a_generated_walk_and_keeps_the_root(walk):
     for side, (ankle, _) in enumerate(FEET):  # the feet stand still within each contact
         for s, e in runs(c[:, side]):
             step = np.linalg.norm(np.diff(p[s:e, ankle, [0, 2]], axis=0), axis=1)
-            assert np.median(step) < 1e-5 and step.max() < 0.01  # (the leg's reach: 1 cm)
+            assert np.median(step) < 1e-3 and step.max() < 0.01  # (soft reach: < 1 cm)
     assert skating_share(p, fps, c) < 0.5 * skating_share(j, fps, c)
     # the engine's own contacts (the features' channels where the foot is low, whatever its
     # speed): the bundled model's walk skates on them, the delivered one much less

@@ -5,8 +5,8 @@ and toe are pinned at one place on the floor: the span's median ankle and toe po
 (where the foot rests; the median halves the correction a sliding foot needs compared to
 pinning at the landing frame).  The leg reaches the pin with two-bone IK
 (:func:`~bamm_core.motion.leg_ik.two_bone_ik`: the hip stays, thigh and shin keep their
-lengths, the knee stays in the leg's bending plane), and the toe keeps its distance from the
-ankle.  Around each span the pin is blended in and released over ``release_frames`` frames
+lengths, the knee stays in the leg's bending plane, with a soft reach while pinned so a leg
+that straightens does not snap its knee), and the toe keeps its distance from the ankle.  Around each span the pin is blended in and released over ``release_frames`` frames
 along :func:`~bamm_core.motion.blending.edge_weights`' smoothstep ramp.  Only knees, ankles
 and toes move: the root path, the hips and the upper body are untouched.
 """
@@ -23,13 +23,21 @@ from .skeleton import HUMANML3D
 LEGS: tuple[tuple[int, int, int, int], ...] = ((1, 4, 7, 10), (2, 5, 8, 11))
 #: Release time of a pin (seconds): ``release_frames`` default = round(this x fps), >= 1.
 RELEASE_SECONDS = 0.5
+#: Soft reach of the leg IK while a pin holds fully (scaled by the pin's weight, so a free
+#: leg is untouched): the last 6 % of the leg's reach are approached smoothly.
+SOFT_REACH = 0.06
+#: The knee bends towards a point this far (m) in front of the predicted knee (the body's
+#: facing from the hip line): the predicted knee's own plane when the leg is bent, forward
+#: when it is nearly straight (a straight leg's plane is noise, and would flip the knee).
+POLE_LEAD = 0.1
 
 
 def default_release_frames(fps: float) -> int:
     return max(1, int(round(RELEASE_SECONDS * float(fps))))
 
 
-def pin_offsets(points: np.ndarray, contact: np.ndarray, release: int) -> np.ndarray:
+def pin_offsets(points: np.ndarray, contact: np.ndarray, release: int,
+                return_weights: bool = False):
     """(T, 3) offsets that move (T, 3) ``points`` onto their pins.
 
     Within a contact span: the pin (the span's median position) minus the point, except
@@ -40,7 +48,8 @@ def pin_offsets(points: np.ndarray, contact: np.ndarray, release: int) -> np.nda
     :func:`~bamm_core.motion.blending.edge_weights`, so the foot keeps its own swing and the
     catch-up is spread over the ramp; where the ramps of two spans meet they are averaged by
     weight (a gap of at most ``release`` frames is a smooth interpolation between the two
-    corrections)."""
+    corrections).  ``return_weights``: also return the (T,) pin weights (1 in contacts,
+    0 where the point is free)."""
     t = points.shape[0]
     spans = runs(contact)
 
@@ -65,7 +74,8 @@ def pin_offsets(points: np.ndarray, contact: np.ndarray, release: int) -> np.nda
             w = edge_weights(after, after, at_start=False, at_end=True)
             num[e:e + after] += w[:, None] * lift(pin - points[e - 1])
             den[e:e + after] += w
-    return num / np.maximum(den, 1.0)[:, None]
+    out = num / np.maximum(den, 1.0)[:, None]
+    return (out, np.minimum(den, 1.0)) if return_weights else out
 
 
 def plant_feet(joints, contacts, fps: float, *, release_frames: int | None = None) -> np.ndarray:
@@ -85,13 +95,19 @@ def plant_feet(joints, contacts, fps: float, *, release_frames: int | None = Non
         raise ValueError(f"release_frames must be >= 0, got {release_frames!r}")
     j = x.astype(np.float64)
     out = j.copy()
+    across = j[:, 1] - j[:, 2]                     # right hip -> left hip
+    forward = np.cross(across, [0.0, 1.0, 0.0])
+    forward /= np.maximum(np.linalg.norm(forward, axis=-1, keepdims=True), 1e-9)
     for side, (hip, knee, ankle, toe) in enumerate(LEGS):
         if not c[:, side].any():
             continue
-        target_ankle = j[:, ankle] + pin_offsets(j[:, ankle], c[:, side], r)
+        offset, weight = pin_offsets(j[:, ankle], c[:, side], r, return_weights=True)
+        target_ankle = j[:, ankle] + offset
         target_toe = j[:, toe] + pin_offsets(j[:, toe], c[:, side], r)
         moved = np.linalg.norm(target_ankle - j[:, ankle], axis=-1) > 0
-        new_knee, new_ankle = two_bone_ik(j[:, hip], j[:, knee], j[:, ankle], target_ankle)
+        new_knee, new_ankle = two_bone_ik(j[:, hip], j[:, knee], j[:, ankle], target_ankle,
+                                          pole=j[:, knee] + POLE_LEAD * forward,
+                                          soft=SOFT_REACH * weight)
         foot = np.linalg.norm(j[:, toe] - j[:, ankle], axis=-1, keepdims=True)
         d = target_toe - new_ankle
         new_toe = new_ankle + d / np.maximum(np.linalg.norm(d, axis=-1, keepdims=True), 1e-9) * foot

@@ -22,7 +22,7 @@ def _unit(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return v / np.maximum(n, _EPS), n[..., 0]
 
 
-def two_bone_ik(hip, knee, ankle, target, *, pole=None, lengths=None,
+def two_bone_ik(hip, knee, ankle, target, *, pole=None, lengths=None, soft=0.0,
                 fallback_pole=(0.0, 0.0, 1.0)) -> tuple[np.ndarray, np.ndarray]:
     """Solve a two-bone chain; returns ``(knee, ankle)`` of shape ``(..., 3)``.
 
@@ -32,6 +32,11 @@ def two_bone_ik(hip, knee, ankle, target, *, pole=None, lengths=None,
         pole: ``(..., 3)`` point the knee bends towards (default: the current knee).
         lengths: ``(upper, lower)`` bone lengths, scalars or ``(...)`` arrays (default: the
             current ``|knee - hip|`` and ``|ankle - knee|``).
+        soft: soft reach, a fraction of the leg's length (scalar or ``(...)``; 0 = hard):
+            beyond ``(1 - soft) x reach`` the ankle's distance from the hip approaches the full
+            reach smoothly (``tanh``) instead of stopping dead, so a leg that straightens does
+            not snap its knee (near full extension the knee moves fast for a small ankle move).
+            The ankle then stops short of a target in that zone.
         fallback_pole: direction used when the pole is on the hip-target line (a straight
             leg has no bending plane of its own).
 
@@ -47,6 +52,10 @@ def two_bone_ik(hip, knee, ankle, target, *, pole=None, lengths=None,
         l1, l2 = (np.asarray(x, dtype=np.float64) for x in lengths)
     pole = knee if pole is None else np.asarray(pole, dtype=np.float64)
     u, d = _unit(target - hip)
+    zone = np.asarray(soft, dtype=np.float64) * (l1 + l2)
+    lo = l1 + l2 - zone
+    soft_d = lo + zone * np.tanh((d - lo) / np.maximum(zone, _EPS))
+    d = np.where((zone > 0) & (d > lo), soft_d, d)
     d = np.clip(d, np.abs(l1 - l2) + 1e-6, l1 + l2 - 1e-6)
     # bending direction: the pole's component perpendicular to the hip-target axis
     p = pole - hip
