@@ -18,7 +18,7 @@ from bamm_core.rigs.body_model import load_body_model
 from bamm_core.rigs.rest_pose import smpl_rest_joints
 
 from .errors import UserError, user_errors
-from .progress import say, slow_note
+from .progress import Progress, say, slow_note
 
 
 def parse_betas(text: str | None) -> list[float]:
@@ -54,9 +54,9 @@ def write_body_previews(joints: np.ndarray, outs: list[Path], args: argparse.Nam
     with slow_note(args.quiet, f"posing the {model.kind} body ({len(joints)} frames)..."):
         vertices = pose_body(body, joints)
     for out in outs:
-        with user_errors(), slow_note(args.quiet, f"drawing {out.name} ({len(joints)} frames)..."):
+        with user_errors(), Progress(f"drawing {out.name}", args.quiet, unit="frame") as bar:
             if out.suffix.lower() == ".gif":
-                save_mesh_preview(vertices, body.faces, out, HUMANML3D.fps, title, root=joints[:, 0])
+                save_mesh_preview(vertices, body.faces, out, HUMANML3D.fps, title, root=joints[:, 0], progress=bar)
             else:
                 save_mesh_sheet(vertices, body.faces, out, fps=HUMANML3D.fps, title=title, root=joints[:, 0])
         say(args.quiet, f"wrote {out} ({len(joints)} frames, {model.kind} body from {Path(model.path).name})")

@@ -178,3 +178,30 @@ def test_preview_body_writes_a_mesh_gif_and_sheet(smplx, tmp_path):
     assert main(["preview", str(tmp_path / "walk.npy"), "--body", str(tmp_path / "none.npz"),
                  "--out", str(tmp_path / "y.gif"), "--quiet"]) == 1
     assert not (tmp_path / "y.gif").exists()
+
+
+def test_smpl_1_0_pkl_with_chumpy_arrays_reads_their_values(smplx, tmp_path, monkeypatch):
+    """SMPL 1.0 files pickle some arrays as chumpy ``Ch`` objects (state ``{"x": array}``);
+    they are read as their values without chumpy installed."""
+    import pickle
+    import sys
+    import types
+
+    mod = types.ModuleType("chumpy.ch")
+
+    class Ch:
+        def __init__(self, x):
+            self.x = x
+
+    Ch.__module__, Ch.__qualname__ = "chumpy.ch", "Ch"
+    mod.Ch = Ch
+    monkeypatch.setitem(sys.modules, "chumpy", types.ModuleType("chumpy"))
+    monkeypatch.setitem(sys.modules, "chumpy.ch", mod)
+    d = model_arrays("smpl")
+    want = d["shapedirs"].copy()
+    d["shapedirs"] = Ch(d["shapedirs"])
+    (tmp_path / "basicmodel_m_lbs_10_207_0_v1.0.0.pkl").write_bytes(pickle.dumps(d, protocol=2))
+    monkeypatch.delitem(sys.modules, "chumpy.ch")
+    monkeypatch.delitem(sys.modules, "chumpy")
+    m = load_body_model(tmp_path, "male", [1.0])
+    np.testing.assert_allclose(m.vertices, d["v_template"] + want[:, :, 0], atol=1e-5)

@@ -93,10 +93,10 @@ def _root(v: np.ndarray, root) -> np.ndarray:
 
 
 def save_mesh_preview(vertices, faces, path: str | Path, fps: float = HUMANML3D_TIMEBASE.fps,
-                      title: str | None = None, size: int = 320, root=None) -> Path:
+                      title: str | None = None, size: int = 320, root=None, progress=None) -> Path:
     """Write a ``.gif`` of the mesh ``vertices (T, V, 3)`` / ``faces (F, 3)``; the camera
-    follows ``root (T, 3)`` (default the mesh's centre).  ValueError for bad input; nothing is
-    written then."""
+    follows ``root (T, 3)`` (default the mesh's centre); ``progress(done, total)`` is called
+    after each frame.  ValueError for bad input; nothing is written then."""
     v, f = _check(vertices, faces)
     path = Path(path)
     if path.suffix.lower() != ".gif":
@@ -104,7 +104,11 @@ def save_mesh_preview(vertices, faces, path: str | Path, fps: float = HUMANML3D_
     if fps <= 0:
         raise ValueError(f"fps must be positive, got {fps}")
     r = _Renderer(v, f, _root(v, root), size)
-    frames = [r.frame(v[t], t, title) for t in range(len(v))]
+    frames = []
+    for t in range(len(v)):
+        frames.append(r.frame(v[t], t, title))
+        if progress is not None:
+            progress(t + 1, len(v))
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
         frames[0].save(tmp, format="GIF", save_all=True, append_images=frames[1:],
