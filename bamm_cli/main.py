@@ -9,6 +9,7 @@ Subcommands (``bamm SUBCOMMAND --help`` for details)::
     bamm info [--model DIR]
     bamm preview motion.npy --out motion.gif
     bamm dataset MOCAP_DIR --out DATASET   (a BVH library with captions -> a training set)
+    bamm train DATASET --out MODEL_DIR --minutes 30   (fine-tune the bundled model on it)
     bamm download official          (the paper's model; then --model official)
 
 Times on the command line are **seconds**, converted on the model's timebase; the motion
@@ -35,6 +36,7 @@ from .commands import cmd_edit, cmd_generate, cmd_info, cmd_preview
 from .dataset import add_parser as add_dataset_parser
 from .download import add_parser as add_download_parser
 from .errors import UserError
+from .train import add_parser as add_train_parser
 
 
 class _Parser(argparse.ArgumentParser):
@@ -148,6 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_download_parser(sub, [par["common"]])
     add_dataset_parser(sub, [par["common"]])
+    add_train_parser(sub, [par["common"]])
     return p
 
 

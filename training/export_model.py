@@ -31,6 +31,40 @@ def folder_size(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
+def export(runs: str | Path, out: str | Path, *, name: str, license: str, fp16: bool = False,
+           options=None, extra: dict | None = None) -> Path:
+    """Write the model folder ``out`` from ``RUNS/{vq,transformer,residual}/last.pt``;
+    ``options`` (a ``SamplingOptions``, default the class defaults) become the decoding
+    defaults, ``extra`` adds entries to ``config.json``."""
+    from bamm_core.generation.options import SamplingOptions
+    from bamm_core.model.checkpoints import save_model_dir
+
+    runs, out = Path(runs), Path(out)
+    trained = load_runs(runs)
+    vq, mt, rt = trained.vq, trained.transformer, trained.residual
+    vst, tst, rst = trained.vq_state, trained.transformer_state, trained.residual_state
+    if fp16:
+        vq, mt, rt = (copy.deepcopy(m).half() for m in (vq, mt, rt))
+    ds, tb, opts = trained.dataset, trained.timebase, options or SamplingOptions()
+    enc_name = encoder_alias(tst.get("text_encoder", "minilm"))
+    config = {
+        "name": name, "license": license, "dataset": ds.get("kind", "t2m"),
+        "fps": tb.fps, "max_frames": tb.max_frames, "joints_num": ds.get("joints_num", 22),
+        "text_encoder": {"name": enc_name, "dim": int(mt.clip_dim)},
+        "decoding": opts.to_config(),
+        "training": {"preset": tst.get("config", ""), "vq_step": int(vst["step"]),
+                     "transformer_step": int(tst["step"]), "residual_step": int(rst["step"]),
+                     "dtype": "float16" if fp16 else "float32",
+                     "exported": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())},
+        **(extra or {}),
+    }
+    save_model_dir(out, vq, mt, rt, vst["mean"].numpy(), vst["std"].numpy(), config)
+    size = folder_size(out)
+    print(f"wrote {out} ({size / 1e6:.1f} MB): VQ step {vst['step']}, transformer step {tst['step']}, "
+          f"residual step {rst['step']}")
+    return out
+
+
 def main(argv: list[str] | None = None) -> Path:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--runs", required=True, help="dir with vq/, transformer/, residual/ run dirs")
@@ -41,31 +75,7 @@ def main(argv: list[str] | None = None) -> Path:
     p.add_argument("--check", action="store_true", help="generate one motion through Engine.from_pretrained")
     args = p.parse_args(argv)
 
-    from bamm_core.generation.options import SamplingOptions
-    from bamm_core.model.checkpoints import save_model_dir
-
-    runs, out = Path(args.runs), Path(args.out)
-    trained = load_runs(runs)
-    vq, mt, rt = trained.vq, trained.transformer, trained.residual
-    vst, tst, rst = trained.vq_state, trained.transformer_state, trained.residual_state
-    if args.fp16:
-        vq, mt, rt = (copy.deepcopy(m).half() for m in (vq, mt, rt))
-    ds, tb, opts = trained.dataset, trained.timebase, SamplingOptions()
-    enc_name = encoder_alias(tst.get("text_encoder", "minilm"))
-    config = {
-        "name": args.name, "license": args.license, "dataset": ds.get("kind", "t2m"),
-        "fps": tb.fps, "max_frames": tb.max_frames, "joints_num": ds.get("joints_num", 22),
-        "text_encoder": {"name": enc_name, "dim": int(mt.clip_dim)},
-        "decoding": opts.to_config(),
-        "training": {"preset": tst.get("config", ""), "vq_step": int(vst["step"]),
-                     "transformer_step": int(tst["step"]), "residual_step": int(rst["step"]),
-                     "dtype": "float16" if args.fp16 else "float32",
-                     "exported": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())},
-    }
-    save_model_dir(out, vq, mt, rt, vst["mean"].numpy(), vst["std"].numpy(), config)
-    size = folder_size(out)
-    print(f"wrote {out} ({size / 1e6:.1f} MB): VQ step {vst['step']}, transformer step {tst['step']}, "
-          f"residual step {rst['step']}")
+    out = export(args.runs, args.out, name=args.name, license=args.license, fp16=args.fp16)
     if args.check:
         from bamm_core import Engine
 

@@ -93,7 +93,7 @@ def train_loop(*, model: nn.Module, optimizer: torch.optim.Optimizer, run_dir: P
                info: DistInfo = DistInfo(), extra_state: Callable[[], dict] | None = None,
                desc: str = "train", progress: bool = True, after_step: Callable[[int], None] | None = None,
                on_resume: Callable[[dict], None] | None = None, init_from: str | Path | None = None,
-               rewarm: int = 200) -> dict:
+               rewarm: int = 200, deadline: float | None = None) -> dict:
     """Run optimisation steps ``[resume_step, max_steps)``.
 
     ``step_fn(step)`` builds the batch for global ``step`` and returns ``(loss, scalars)``; the
@@ -104,7 +104,8 @@ def train_loop(*, model: nn.Module, optimizer: torch.optim.Optimizer, run_dir: P
     ``extra_state()`` adds entries to every checkpoint; ``on_resume(checkpoint)`` restores
     whatever the state dict does not hold.  Without ``run_dir/last.pt``, ``init_from`` (a
     compact checkpoint from :func:`compact_checkpoint`: weights and step, no optimizer moments)
-    seeds the run; the lr is then warmed up again over ``rewarm`` steps.
+    seeds the run; the lr is then warmed up again over ``rewarm`` steps.  ``deadline`` (a
+    ``time.time()`` value) stops the run like the time budget, counted from before the setup.
     Returns ``{"step": last step reached, "stopped": reason}``.
     """
     from tqdm import tqdm
@@ -153,6 +154,9 @@ def train_loop(*, model: nn.Module, optimizer: torch.optim.Optimizer, run_dir: P
                     reason = "signal"
                     break
                 if time_budget_min is not None and (time.time() - t0) > time_budget_min * 60:
+                    reason = "time_budget"
+                    break
+                if deadline is not None and time.time() > deadline:
                     reason = "time_budget"
                     break
                 seed_everything(step_seed(seed, step, info.rank))

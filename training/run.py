@@ -38,6 +38,8 @@ def base_parser(description: str) -> argparse.ArgumentParser:
     p.add_argument("--log-every", type=int, default=10)
     p.add_argument("--time-budget-min", type=float, default=None,
                    help="stop cleanly (with a checkpoint) after this many minutes")
+    p.add_argument("--deadline", type=float, default=None,
+                   help="stop cleanly (with a checkpoint) at this wall-clock time (seconds since the epoch)")
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads on CPU")
     p.add_argument("--no-progress", action="store_true", help="hide the tqdm bar")
     p.add_argument("--resume-from", default=None,
@@ -65,7 +67,8 @@ class RunSetup:
                     warmup=sc.get("warmup", 0), milestones=sc.get("milestones", ()),
                     gamma=sc.get("gamma", 0.1), ckpt_every=sc["ckpt_every"], log_every=args.log_every,
                     time_budget_min=args.time_budget_min, info=self.info, desc=desc,
-                    progress=not args.no_progress, init_from=args.resume_from)
+                    progress=not args.no_progress, init_from=args.resume_from,
+                    rewarm=sc.get("rewarm", 200), deadline=args.deadline)
 
     def adamw(self, model: torch.nn.Module, weight_decay: float) -> torch.optim.AdamW:
         """AdamW with the stage's ``lr``, ``betas`` and ``weight_decay`` (default given)."""
