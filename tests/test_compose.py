@@ -143,3 +143,18 @@ def test_recompose_refuses_what_it_cannot_do(tiny):
         tiny.recompose(m, 0, " ")
     with pytest.raises(ValueError, match="single segment"):
         tiny.recompose(tiny.compose([("a", 40)], seed=0), 0)
+
+
+def test_recompose_blend_zero_is_a_hard_cut_at_the_segment_edges(tiny):
+    """Front ends that blend keys themselves (the add-on) ask for blend=0: the segment's
+    first frame is then the new motion's own, not a mix with the old one."""
+    eng = tiny
+    take = eng.compose([("a person walks", 24), ("a person waves", 24), ("a person bows", 24)],
+                       seed=0, plant_feet=False)
+    seg = take.info["segments"][1]
+    soft = eng.recompose(take, 1, seed=5, plant_feet=False)
+    hard = eng.recompose(take, 1, seed=5, plant_feet=False, blend=0)
+    s, e = seg["start"], seg["end"]
+    np.testing.assert_array_equal(hard.joints[:s], take.joints[:s])
+    np.testing.assert_array_equal(hard.joints[e:], take.joints[e:])
+    assert not np.allclose(hard.joints[s], soft.joints[s])

@@ -188,12 +188,13 @@ class ComposeAPI:
 
     def recompose(self, motion: Motion, index: int, prompt: str | None = None, seed: int = 0,
                   *, options: SamplingOptions | None = None, progress: ProgressFn | None = None,
-                  plant_feet: bool = True, **overrides) -> Motion:
+                  plant_feet: bool = True, blend: int = 4, **overrides) -> Motion:
         """Redo segment ``index`` (0-based) of a composed motion by inpainting its frames with
         the segments around it as context; ``prompt`` (default: the segment's own) replaces
         its prompt.  Every frame outside the segment is returned bit-identical; the new
-        frames meet the neighbours at both ends.  Options and ``plant_feet`` (inside the
-        segment) as :meth:`Engine.inpaint`."""
+        frames meet the neighbours at both ends.  Options, ``plant_feet`` (inside the
+        segment) and ``blend`` (0 = a hard cut, for front ends that blend keys themselves)
+        as :meth:`Engine.inpaint`."""
         opts = resolve_options(self.default_options, options, overrides)
         segments = (motion.info or {}).get("segments") if isinstance(motion, Motion) else None
         if not segments:
@@ -211,7 +212,7 @@ class ComposeAPI:
         new_prompt = check_prompt(seg["prompt"] if prompt is None else prompt)
         out = self.inpaint(motion, int(seg["start"]), int(seg["end"]),
                            text_embedding=self.encode_text([new_prompt])[0], seed=int(seed),
-                           options=opts, progress=progress, plant_feet=plant_feet)
+                           options=opts, progress=progress, plant_feet=plant_feet, blend=blend)
         info = dict(motion.info)
         info["segments"] = [dict(s) for s in segments]
         info["segments"][int(index)]["prompt"] = new_prompt
