@@ -77,8 +77,8 @@ def model_arrays(kind: str = "smpl", seed: int = 0, num_betas: int = 10) -> dict
         for i in range(RING):
             a, b = start + i, start + (i + 1) % RING
             faces += [(a, b, b + RING), (a, b + RING, a + RING)]
-        faces += [(start, start + i, start + i + 1) for i in range(1, RING - 1)]
-        faces += [(start + RING, start + RING + i + 1, start + RING + i) for i in range(1, RING - 1)]
+        faces += [(start, start + i + 1, start + i) for i in range(1, RING - 1)]  # closed, consistently wound
+        faces += [(start + RING, start + RING + i, start + RING + i + 1) for i in range(1, RING - 1)]
     v = np.array(verts)
     jreg = np.zeros((k, len(v)))
     for j, i in rows:

@@ -205,3 +205,13 @@ def test_smpl_1_0_pkl_with_chumpy_arrays_reads_their_values(smplx, tmp_path, mon
     monkeypatch.delitem(sys.modules, "chumpy")
     m = load_body_model(tmp_path, "male", [1.0])
     np.testing.assert_allclose(m.vertices, d["v_template"] + want[:, :, 0], atol=1e-5)
+
+
+def test_front_faces_of_closed_meshes_only():
+    from bamm_core.formats.mesh_preview import front_sign
+
+    v = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1.0]])
+    f = np.array([[0, 2, 1], [0, 1, 3], [0, 3, 2], [1, 2, 3]])  # outward
+    assert front_sign(v, f) == 1 and front_sign(v, f[:, ::-1]) == -1
+    assert front_sign(v, f[:3]) == 0  # open: every face drawn
+    assert front_sign(v, np.array([[0, 2, 1], [0, 1, 3], [0, 3, 2], [1, 3, 2]])) == 0  # inconsistent

@@ -41,6 +41,20 @@ def _check(vertices, faces) -> tuple[np.ndarray, np.ndarray]:
     return v, f
 
 
+def front_sign(vertices: np.ndarray, faces: np.ndarray) -> float:
+    """+1 / -1 when the mesh is closed and consistently wound (every edge shared by two faces
+    in opposite directions), by the sign of its volume: the faces that can be skipped when
+    seen from behind; 0 for an open or inconsistent mesh (draw every face)."""
+    edges = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])
+    key = edges[:, 0] * (faces.max() + 1) + edges[:, 1]
+    twin = edges[:, 1] * (faces.max() + 1) + edges[:, 0]
+    if len(np.unique(key)) != len(key) or not np.isin(twin, key).all():
+        return 0.0
+    tri = vertices[faces]
+    volume = np.einsum("fi,fi->f", tri[:, 0], np.cross(tri[:, 1], tri[:, 2])).sum()
+    return float(np.sign(volume))
+
+
 class _Renderer:
     """One camera and scale for all frames of a motion."""
 
@@ -53,6 +67,7 @@ class _Renderer:
         self.scale = 0.8 * size / max(float((hi - lo).max()), 1e-6)
         self.mid = (lo + hi) / 2
         self.floor_y = float(v[..., 1].min())
+        self.front = front_sign(v[0], faces)
 
     def _screen(self, pts: np.ndarray, t: int) -> np.ndarray:
         p = (pts - [self.root[t, 0], 0.0, self.root[t, 2]]) @ self.cam.T
@@ -79,9 +94,13 @@ class _Renderer:
         world = v[self.faces]
         n = np.cross(world[:, 1] - world[:, 0], world[:, 2] - world[:, 0])
         n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)
-        light = np.abs(n @ self.cam[2])  # two-sided: light from the camera
+        facing = n @ self.cam[2]
+        light = np.abs(facing)  # two-sided: light from the camera
         colors = np.clip(_BASE * (0.35 + 0.65 * light[:, None]), 0, 255).astype(int)
-        for i in np.argsort(-tri[:, :, 2].mean(axis=1)):
+        order = np.argsort(-tri[:, :, 2].mean(axis=1))
+        if self.front:  # a closed mesh: faces turned away are hidden behind the others
+            order = order[self.front * facing[order] < 0]
+        for i in order:
             draw.polygon([tuple(q) for q in tri[i, :, :2]], fill=tuple(colors[i]))
         if label:
             draw.text((6, 4), label, fill=_INK)
