@@ -42,17 +42,18 @@ def model_joints(parents: np.ndarray, seed: int = 0) -> np.ndarray:
     return out
 
 
-def _ring(a: np.ndarray, b: np.ndarray, t: float, radius: float) -> np.ndarray:
+def _ring(a: np.ndarray, b: np.ndarray, t: float, radius: float, ring: int = RING) -> np.ndarray:
     d = (b - a) / np.linalg.norm(b - a)
     u = np.cross(d, [0.0, 0.0, 1.0] if abs(d[2]) < 0.9 else [1.0, 0.0, 0.0])
     u /= np.linalg.norm(u)
     w = np.cross(d, u)
-    ang = np.linspace(0, 2 * np.pi, RING, endpoint=False)
+    ang = np.linspace(0, 2 * np.pi, ring, endpoint=False)
     return a + (b - a) * t + radius * (np.cos(ang)[:, None] * u + np.sin(ang)[:, None] * w)
 
 
-def model_arrays(kind: str = "smpl", seed: int = 0, num_betas: int = 10) -> dict:
-    """The model's arrays: v_template, shapedirs, posedirs, J_regressor, weights, kintree_table, f."""
+def model_arrays(kind: str = "smpl", seed: int = 0, num_betas: int = 10, ring: int = RING) -> dict:
+    """The model's arrays: v_template, shapedirs, posedirs, J_regressor, weights, kintree_table, f
+    (``ring`` vertices around each end of a bone's capsule: 96 for SMPL-X's vertex count)."""
     parents = model_parents(kind)
     k = len(parents)
     joints = model_joints(parents, seed)
@@ -71,14 +72,14 @@ def model_arrays(kind: str = "smpl", seed: int = 0, num_betas: int = 10) -> dict
             w = np.zeros(k)
             w[p] += wp
             w[wo if wo >= 0 else p] += 1 - wp
-            for v in _ring(joints[p], joints[j], t, radius):
+            for v in _ring(joints[p], joints[j], t, radius, ring):
                 verts.append(v)
                 weights.append(w)
-        for i in range(RING):
-            a, b = start + i, start + (i + 1) % RING
-            faces += [(a, b, b + RING), (a, b + RING, a + RING)]
-        faces += [(start, start + i + 1, start + i) for i in range(1, RING - 1)]  # closed, consistently wound
-        faces += [(start + RING, start + RING + i, start + RING + i + 1) for i in range(1, RING - 1)]
+        for i in range(ring):
+            a, b = start + i, start + (i + 1) % ring
+            faces += [(a, b, b + ring), (a, b + ring, a + ring)]
+        faces += [(start, start + i + 1, start + i) for i in range(1, ring - 1)]  # closed, consistently wound
+        faces += [(start + ring, start + ring + i, start + ring + i + 1) for i in range(1, ring - 1)]
     v = np.array(verts)
     jreg = np.zeros((k, len(v)))
     for j, i in rows:
