@@ -51,7 +51,7 @@ def write_body_previews(joints: np.ndarray, outs: list[Path], args: argparse.Nam
     with user_errors("--body: "):
         model = load_body_model(args.body, args.gender, betas)
         body = fit_body(model, smpl_rest_joints("T"))
-    with slow_note(args.quiet, f"posing the {model.kind} body ({len(joints)} frames)..."):
+    with user_errors("--body: "), slow_note(args.quiet, f"posing the {model.kind} body ({len(joints)} frames)..."):
         vertices = pose_body(body, joints)
     for out in outs:
         with user_errors(), Progress(f"drawing {out.name}", args.quiet, unit="frame") as bar:
