@@ -26,21 +26,15 @@ def _model_error(model: str | None, error: BaseException) -> UserError:
     return UserError(f"cannot load model {model!r}: {msg}")
 
 
-OFFICIAL = "official"  # --model official: the paper's model in the model cache
-
-
 def resolve_model(model: str | None) -> str | None:
     """``--model official`` -> the installed paper's model (an existing folder of that name
     wins); any other value unchanged."""
-    if model != OFFICIAL or Path(model).exists():
-        return model
     from bamm_core.model import downloads
 
-    path = downloads.official_dir()
-    if not downloads.is_installed(path):
-        raise UserError(f"the paper's model is not downloaded yet (looked in {path}); run "
-                        "`bamm download official` first")
-    return str(path)
+    try:
+        return downloads.resolve_model(model)
+    except ValueError as e:
+        raise UserError(str(e)) from None
 
 
 def _check_model_path(model: str | None) -> None:

@@ -31,6 +31,7 @@ if str(HERE) not in sys.path:  # the bake_* modules next to this file
     sys.path.insert(0, str(HERE))
 
 from bake_jobs import JobsFileError, load_jobs, model_timebase  # noqa: E402
+from bamm_core.model.downloads import resolve_model  # noqa: E402
 
 
 def print_summary(results, out=None) -> None:
@@ -67,8 +68,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def input_errors(args: argparse.Namespace) -> list[str]:
     """Mistakes in the command line's files and folders (checked before anything runs)."""
     errors = []
-    if args.model is not None and not Path(args.model).exists():
-        errors.append(f"model folder {args.model!r} not found")
+    try:
+        model = resolve_model(args.model)  # "official": the paper's model in the cache
+    except ValueError as e:
+        errors.append(str(e))
+    else:
+        if model is not None and not Path(model).exists():
+            errors.append(f"model folder {args.model!r} not found")
     if args.clip_weights is not None and not Path(args.clip_weights).is_file():
         errors.append(f"CLIP weights file {args.clip_weights!r} not found")
     if args.blend and not Path(args.blend).is_file():
@@ -93,7 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     timebase = None
     if not errors:  # the model's own limits (the bundled model's when --model is not given)
         try:
-            timebase = model_timebase(args.model)
+            timebase = model_timebase(resolve_model(args.model))
         except ValueError as e:
             errors.append(str(e))
     try:

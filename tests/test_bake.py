@@ -161,6 +161,16 @@ def test_validate_only_checks_the_blend_and_output_folder(tmp_path, capsys):
     assert "1 jobs, all valid" in capsys.readouterr().out
 
 
+def test_model_official_is_the_cached_paper_model(tmp_path, capsys, monkeypatch):
+    """--model official names the paper's model in the model cache: not downloaded -> the
+    download hint, nothing run."""
+    monkeypatch.setenv("BAMM_MODEL_CACHE", str(tmp_path / "cache"))
+    jobs = write_json(tmp_path / "jobs.json", [{"prompt": "a person walks"}])
+    assert bake.main(["--jobs", str(jobs), "--model", "official", "--validate-only"]) == 2
+    err = capsys.readouterr().err
+    assert "bamm download official" in err and "nothing was run" in err
+
+
 def test_atomic_path_removes_the_temporary_file(tmp_path):
     target = tmp_path / "scene.blend"
     target.write_bytes(b"original")

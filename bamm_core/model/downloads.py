@@ -100,6 +100,21 @@ def official_clip(dest: str | Path | None = None) -> Path | None:
     return p if p.is_file() else None
 
 
+OFFICIAL = "official"  # the name front ends accept for the paper's model in the cache
+
+
+def resolve_model(model: str | None) -> str | None:
+    """``"official"`` -> the installed paper's model folder (an existing folder of that name
+    wins); any other value unchanged.  ValueError when the paper's model is not downloaded."""
+    if model != OFFICIAL or Path(model).exists():
+        return model
+    path = official_dir()
+    if not is_installed(path):
+        raise ValueError(f"the paper's model is not downloaded yet (looked in {path}); run "
+                         "`bamm download official` first")
+    return str(path)
+
+
 def manual_steps(dest: str | Path | None = None) -> str:
     """What to do by hand when the download is blocked: the files and where they go."""
     dest = Path(dest) if dest else official_dir()
