@@ -8,10 +8,11 @@ importing the motion-representation helpers does not pay for torch).
 
 __version__ = "0.1.0"
 
-__all__ = ["Engine", "Motion", "SamplingOptions", "Timebase", "__version__"]
+__all__ = ["Engine", "Motion", "SamplingOptions", "Segment", "Timebase", "__version__"]
 
 _LAZY = {"Engine": "generation.engine", "Motion": "motion.clip",
-         "SamplingOptions": "generation.options", "Timebase": "motion.timebase"}
+         "SamplingOptions": "generation.options", "Segment": "generation.compose",
+         "Timebase": "motion.timebase"}
 
 
 def __getattr__(name):  # lazy re-export: `from bamm_core import Engine`

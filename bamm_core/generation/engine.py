@@ -1,10 +1,15 @@
-"""The public engine: text -> motion, inpainting, outpainting.
+"""The public engine: text -> motion, inpainting, outpainting, prompt timelines.
 
 >>> eng = Engine.from_pretrained(path)              # our model folder or an official tree
 >>> m = eng.generate("a person walks forward", length=None, seed=0)
 >>> m.joints.shape                                   # (T, 22, 3) float32, metres, Y up
->>> m2 = eng.inpaint(m, start=40, end=80, text="a person jumps", seed=0)
->>> m3 = eng.outpaint(m, extend_after=40, text="then sits down", seed=0)
+>>> m2 = eng.inpaint(m, start=40, end=80, text="a person waves", seed=0)
+>>> m3 = eng.outpaint(m, extend_after=40, text="a person bows", seed=0)
+>>> take = eng.compose([("a person walks forward", 80), ("a person bows", None)], seed=0)
+>>> take2 = eng.recompose(take, 1, "a person waves both hands", seed=3)
+
+Delivered joints lie on a rigid skeleton with planted feet (``plant_feet=False`` turns the
+planting off); ``Motion.raw_joints`` keeps the network's per-joint prediction.
 
 Lengths and frame indices are frames at the model's frame rate; ``Engine.timebase`` (from
 the model's config and its tokenizer) gives the frame rate, frames per token and the
