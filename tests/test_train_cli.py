@@ -3,7 +3,8 @@ two skeletons and frame rates, one without toes, centimetres, Z up, a captions C
 `bamm dataset` -> `bamm train --from default` -> a model folder that `bamm generate --model` and
 ``Engine.from_pretrained`` load; Ctrl-C then the same command continues to the same weights;
 bad input is one line and changes nothing.  A few training steps (hidden ``--max-steps``) keep
-it fast; the bundled model and MiniLM are needed (skips without them).
+it fast; the bundled model and MiniLM are needed (skips without them).  One torch thread: CPU
+kernels reduce in a thread-dependent order, and the resumed run is compared bit for bit.
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ STEPS = ["--max-steps", "4", "--batch-size", "2", "--minutes", "1"]
 
 
 @pytest.fixture(scope="module")
-def dataset(library, tmp_path_factory):  # noqa: F811
+def dataset(library, tmp_path_factory, one_torch_thread):  # noqa: F811  (one thread: bit-exact runs)
     from bamm_core.model import checkpoints as ckpt
 
     if not ckpt.is_model_dir(ckpt.DEFAULT_MODEL_DIR):
@@ -89,7 +90,7 @@ def test_fine_tuned_model_folder_loads_and_generates(trained, dataset, tmp_path)
 def test_ctrl_c_then_the_same_command_continues(trained, dataset, tmp_path):
     out = tmp_path / "resumed"
     args = ["train", str(dataset), "--out", str(out), "--license", "CC0 (test)", "-q", "--eval-clips", "0", *STEPS]
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "bamm_cli", *args], cwd=REPO, env=env,
                             stderr=subprocess.PIPE, text=True)
     first = out / "run" / "transformer" / "last.pt"

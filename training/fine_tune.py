@@ -201,40 +201,20 @@ def _deadline(state: dict, stages: list[str], stage: str, train_budget: float) -
 
 def train_model(req: TrainRequest, log=print) -> Path:
     """Run (or continue) the request; returns the model folder.  TrainError on bad input,
-    TrainInterrupted when stopped (state saved)."""
+    TrainInterrupted when stopped (state saved).  Under torchrun, rank 0 checks, prepares,
+    exports and writes the card; the other ranks join each stage."""
     t_start = time.time()
-    if not req.minutes or req.minutes <= 0:
-        raise TrainError(f"--minutes must be positive, got {req.minutes:g}")
     out = Path(req.out)
-    data, summary = check_dataset(req.dataset)
-    if req.base != "scratch":
-        try:
-            read_base_config(base_dir(req.base))
-        except ValueError as e:
-            raise TrainError(str(e)) from None
-    created = not out.exists()
-    state = check_out(out, req)
     run = out / RUN
-    if state is not None and state.get("finished"):
-        log(f"{out}: this run has finished already (pass --overwrite to train again)")
-        return out
     is_main = int(os.environ.get("RANK", "0")) == 0
-    if state is None:
-        try:
-            cfg, stages = plan_config(req, data)
-        except TrainError:
-            if created:
-                shutil.rmtree(out, ignore_errors=True)
-            raise
-        if is_main:
-            if req.overwrite and out.is_dir():
-                _clear(out)
-            _start_run(req, run, cfg, stages)
-        state = _read_state(run)
+    if is_main:
+        state, data, summary = _prepare(req, out, log)
+        if state.get("finished"):
+            log(f"{out}: this run has finished already (pass --overwrite to train again)")
+            return out
     else:
-        stages = state["stages_order"]
-    if is_main:  # a longer --minutes on the same command extends the budget
-        state["minutes"] = req.minutes
+        state = _wait_for_state(run)
+    stages = state["stages_order"]
     init = _init_paths(req, run)
     total = req.minutes * 60.0
     train_budget = max(total - FINISH_RESERVE_S - 3.0 * req.eval_clips, 0.6 * total)
@@ -262,6 +242,41 @@ def train_model(req: TrainRequest, log=print) -> Path:
     state["total_s"] = state.get("total_s", 0.0) + (time.time() - t_start)
     write_json(run / "state.json", state)
     return out
+
+
+def _prepare(req: TrainRequest, out: Path, log) -> tuple[dict, HumanML3DDir, dict]:
+    """Check the request; start a new run (plan, base checkpoints, state) or read the saved one."""
+    if not req.minutes or req.minutes <= 0:
+        raise TrainError(f"--minutes must be positive, got {req.minutes:g}")
+    data, summary = check_dataset(req.dataset)
+    if req.base != "scratch":
+        try:
+            read_base_config(base_dir(req.base))
+        except ValueError as e:
+            raise TrainError(str(e)) from None
+    created = not out.exists()
+    state = check_out(out, req)
+    if state is not None:
+        return state, data, summary
+    try:
+        cfg, stages = plan_config(req, data)
+    except TrainError:
+        if created:
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+    if req.overwrite and out.is_dir():
+        _clear(out)
+    _start_run(req, out / RUN, cfg, stages)
+    return _read_state(out / RUN), data, summary
+
+
+def _wait_for_state(run: Path, timeout: float = 600.0) -> dict:
+    t0 = time.time()
+    while not (run / "state.json").is_file():
+        if time.time() - t0 > timeout:
+            raise TrainError(f"rank 0 did not prepare {run} in {timeout:.0f} s")
+        time.sleep(0.5)
+    return _read_state(run)
 
 
 def _clear(out: Path) -> None:

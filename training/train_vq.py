@@ -177,6 +177,10 @@ def main(argv: list[str] | None = None) -> dict:
 
     data = HumanML3DDir(args.data, fps=ds_cfg.get("fps"))
     mean, std = data.mean, model_std(data.std)
+    if args.resume_from:  # continuing a tokenizer: keep the normalisation its codes were learned with
+        init = vq_checkpoint(args.resume_from)
+        if "mean" in init and "std" in init:
+            mean, std = init["mean"].numpy(), init["std"].numpy()
     window = int(vc["window"])
     items = [it for it in data.items("train", min_len=window, max_len=10**9)]
     if not items:
