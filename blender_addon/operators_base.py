@@ -54,6 +54,21 @@ def checked_seconds(timebase, seconds: float, name: str, lo=None, hi=None) -> in
         raise UserError(str(e)) from None
 
 
+def feet_lock(op, retargeter) -> tuple[bool, str]:
+    """(lock the rig's feet?, a note for the report) from the operator's ``plant_feet``: a rig
+    without recognisable feet is not locked, and the note says why (never an error)."""
+    if not getattr(op, "plant_feet", True):  # on unless the caller turned it off
+        return False, ""
+    message = submodule("rigs.pipeline").feet_message(retargeter)
+    return message is None, "" if message is None else f" ({message})"
+
+
+def contacts_for(lock: bool, motion):
+    """The motion's foot contacts to lock the rig's feet with (None: no locking).  Every
+    motion the engine delivers has them; a motion without them (a stand-in) is not locked."""
+    return getattr(motion, "contacts", None) if lock else None
+
+
 def lookup_armature(name: str):
     ob = bpy.data.objects.get(name)
     if ob is None or ob.type != "ARMATURE":
@@ -62,7 +77,8 @@ def lookup_armature(name: str):
 
 
 # names copied from the scene's BAMM settings unless the caller set them
-SHARED = ("prompt", "seed", "guidance", "refine", "rig_preset", "custom_map", "in_place", "blend_frames")
+SHARED = ("prompt", "seed", "guidance", "refine", "rig_preset", "custom_map", "in_place", "blend_frames",
+          "plant_feet")
 
 
 class EngineOperator:
@@ -77,6 +93,9 @@ class EngineOperator:
     rig_preset: EnumProperty(name="Rig preset", items=enums.preset_items, default=0)
     custom_map: StringProperty(name="Custom map", subtype="FILE_PATH")
     in_place: BoolProperty(name="In place", default=False, description="Keep the hips over the origin")
+    plant_feet: BoolProperty(name="Plant feet", default=True,
+                             description="Lock the rig's feet where they land during each foot contact "
+                                         "(legs solved with the rig's own bone lengths)")
     blend_frames: IntProperty(name="Blend frames", default=4, min=0, max=100,
                               description="Frames over which new motion fades into the existing keys "
                                           "(0: a hard cut)")

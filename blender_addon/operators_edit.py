@@ -13,7 +13,9 @@ from bpy.props import BoolProperty, FloatProperty, IntProperty
 from . import curve_path, enums, keyframes, motion_io, scene_range
 from .core import submodule
 from .engine_loader import engine_loader, model_timebase
-from .operators_base import EngineOperator, Plan, checked_seconds, lookup_armature, prompt_text, scene_fps
+from .operators_base import (
+    EngineOperator, Plan, checked_seconds, contacts_for, feet_lock, lookup_armature, prompt_text, scene_fps,
+)
 from .operators_variations import inpaint_plan, side_by_side_count
 from .rig import UserError, armature_from_context, retargeter_for
 
@@ -115,6 +117,7 @@ class BAMM_OT_inpaint(EngineOperator, bpy.types.Operator):
         src.read(context, self)
         pipe = motion_io.pipeline()
         s, e = pipe.scene_range_to_model(f0, f1, a0, src.fps, src.timebase.fps, len(src.joints))
+        lock, feet_note = feet_lock(self, src.retargeter)
 
         def inpaint_pose(seed, progress):
             eng = src.get_engine()
@@ -122,7 +125,8 @@ class BAMM_OT_inpaint(EngineOperator, bpy.types.Operator):
             m2 = eng.inpaint(m, start=s, end=e, text=src.text, seed=seed, blend=0, cfg=src.cfg,
                              progress=progress)
             return pipe.motion_to_rig(src.retargeter, m2.joints, src.timebase.fps, src.fps, scale=src.scale,
-                                      n_out=a1 - a0 + 1, frames=slice(f0 - a0, f1 - a0 + 1))
+                                      n_out=a1 - a0 + 1, frames=slice(f0 - a0, f1 - a0 + 1),
+                                      contacts=contacts_for(lock, m2))
 
         if side:
             return inpaint_plan(src, inpaint_pose, np.arange(f0, f1 + 1), n,
@@ -136,7 +140,7 @@ class BAMM_OT_inpaint(EngineOperator, bpy.types.Operator):
             ob, action = _same_action(src.ob_name, src.action_name, "Inpaint")
             w = motion_io.pipeline().range_weights(len(frames), src.blend)
             keyframes.write_pose(ob, action, pose, frames, weights=w)
-            return f"Inpainted frames {frames[0]}–{frames[-1]} of '{src.action_name}' with '{src.text}'"
+            return f"Inpainted frames {frames[0]}–{frames[-1]} of '{src.action_name}' with '{src.text}'" + feet_note
 
         return Plan(work, apply, "inpaint")
 
@@ -172,6 +176,7 @@ class BAMM_OT_outpaint(curve_path.PathOptions, EngineOperator, bpy.types.Operato
         before = pipe.scene_frames_for(nb, tb.fps, src.fps)
         after = pipe.scene_frames_for(na, tb.fps, src.fps)
         frames = a0 - before + np.arange(before + (a1 - a0 + 1) + after)
+        lock, feet_note = feet_lock(self, src.retargeter)
 
         def work(progress):
             eng = src.get_engine()
@@ -190,7 +195,7 @@ class BAMM_OT_outpaint(curve_path.PathOptions, EngineOperator, bpy.types.Operato
             for wanted, sel, kept_after in ((nb, frames < a0, True), (na, frames > a1, False)):
                 if wanted:  # the new keys next to the kept ones fade in from them
                     pose = pipe.motion_to_rig(src.retargeter, joints, tb.fps, src.fps, scale=src.scale,
-                                              n_out=len(frames), frames=sel)
+                                              n_out=len(frames), frames=sel, contacts=contacts_for(lock, m2))
                     w = motion_io.pipeline().edge_weights(int(sel.sum()), src.blend, at_start=not kept_after,
                                                at_end=kept_after)
                     parts.append((frames[sel], pose, w))
@@ -207,6 +212,7 @@ class BAMM_OT_outpaint(curve_path.PathOptions, EngineOperator, bpy.types.Operato
                     keyframes.write_pose(ob, action, pose, frames + shift, weights=w)
             note = scene_range.cover(bpy.context.scene, lo + shift, hi + shift)
             note += f"; the action moved {shift} frames later" if shift else ""
-            return f"Extended '{src.action_name}' to frames {lo + shift}–{hi + shift} with '{src.text}'{note}"
+            return (f"Extended '{src.action_name}' to frames {lo + shift}–{hi + shift} with '{src.text}'{note}"
+                    + feet_note)
 
         return Plan(work, apply, "extend")

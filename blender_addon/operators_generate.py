@@ -9,7 +9,9 @@ from bpy.props import BoolProperty, FloatProperty, IntProperty, StringProperty
 from . import curve_path, enums, keyframes, motion_io, scene_range, variations
 from .core import submodule
 from .engine_loader import engine_loader, model_timebase
-from .operators_base import EngineOperator, Plan, checked_seconds, lookup_armature, prompt_text, scene_fps, settings
+from .operators_base import (
+    EngineOperator, Plan, checked_seconds, contacts_for, feet_lock, lookup_armature, prompt_text, scene_fps, settings,
+)
 from .operators_variations import side_by_side_count
 from .rig import armature_from_context, retargeter_for
 
@@ -57,6 +59,7 @@ class BAMM_OT_generate(curve_path.PathOptions, EngineOperator, bpy.types.Operato
         start = context.scene.frame_start if self.start_frame < 0 else self.start_frame
         n, side = side_by_side_count(self)
         seed, in_place = self.seed, self.in_place
+        lock, feet_note = feet_lock(self, retargeter)
         options = dict(cfg=float(self.guidance[0]), refine_cfg=float(self.guidance[1]), refine=self.refine)
         ob_name = ob.name
         name = self.action_name.strip() or text[:60]
@@ -65,16 +68,19 @@ class BAMM_OT_generate(curve_path.PathOptions, EngineOperator, bpy.types.Operato
             out = get_engine().generate(text, length=length, seed=seed, num_samples=n, progress=progress,
                                         **options)
             motions = out if isinstance(out, list) else [out]
+            pipe = motion_io.pipeline()
             if points is not None:
                 follow = submodule("rigs.rig_path").follow_on_rig
-                return [follow(retargeter, m.joints, tb.fps, fps, points) for m in motions]
-            return [motion_io.pipeline().motion_to_rig(retargeter, m.joints, tb.fps, fps, in_place=in_place)
-                    for m in motions]
+                poses = [follow(retargeter, m.joints, tb.fps, fps, points) for m in motions]
+                return [pipe.lock_feet(retargeter, p, contacts_for(lock, m), tb.fps, fps)
+                        for p, m in zip(poses, motions)]
+            return [pipe.motion_to_rig(retargeter, m.joints, tb.fps, fps, in_place=in_place,
+                                       contacts=contacts_for(lock, m)) for m in motions]
 
         def apply(context, poses):
             ob = lookup_armature(ob_name)
             if side:
-                return variations.show_generated(ob, poses, start, name) + f" ({label})"
+                return variations.show_generated(ob, poses, start, name) + f" ({label})" + feet_note
             # create the extra variations first so the first one ends up active
             for i in reversed(range(len(poses))):
                 action = keyframes.assign_new_action(ob, name if i == 0 else f"{name} #{i + 1}")
@@ -83,6 +89,6 @@ class BAMM_OT_generate(curve_path.PathOptions, EngineOperator, bpy.types.Operato
             t = len(poses[0].rotations)
             note = scene_range.cover(bpy.context.scene, start, start + max(len(p.rotations) for p in poses) - 1)
             return (f"Generated '{name}' on {ob.name} ({label}): {t} frames from frame {start}"
-                    + (f", {len(poses)} variations" if len(poses) > 1 else "") + note)
+                    + (f", {len(poses)} variations" if len(poses) > 1 else "") + note + feet_note)
 
         return Plan(work, apply, "generate")

@@ -18,7 +18,7 @@ from bpy.props import BoolProperty, IntProperty, StringProperty
 from . import curve_path, keyframes, motion_io, scene_range, timeline
 from .core import submodule
 from .engine_loader import engine_loader, model_timebase
-from .operators_base import EngineOperator, Plan, lookup_armature, scene_fps, settings
+from .operators_base import EngineOperator, Plan, contacts_for, feet_lock, lookup_armature, scene_fps, settings
 from .operators_edit import _same_action, action_range
 from .rig import UserError, armature_from_context, retargeter_for
 
@@ -69,16 +69,19 @@ class BAMM_OT_generate_timeline(curve_path.PathOptions, EngineOperator, bpy.type
         points = curve_path.rig_points(context, self, ob)
         seed, in_place, options = self.seed, self.in_place, _options(self)
         ob_name, name = ob.name, self.action_name.strip() or "Timeline"
+        lock, feet_note = feet_lock(self, retargeter)
 
         def work(progress):
             seg = submodule("generation.compose").Segment
             m = get_engine().compose([seg(p, n) for p, n in zip(prompts, lengths)], seed=seed,
                                      progress=progress, **options)
+            pipe = motion_io.pipeline()
             if points is not None:
-                return submodule("rigs.rig_path").follow_on_rig(retargeter, m.joints, tb.fps, fps, points,
+                pose = submodule("rigs.rig_path").follow_on_rig(retargeter, m.joints, tb.fps, fps, points,
                                                                 n_out=n_out)
-            return motion_io.pipeline().motion_to_rig(retargeter, m.joints, tb.fps, fps, in_place=in_place,
-                                                      n_out=n_out)
+                return pipe.lock_feet(retargeter, pose, contacts_for(lock, m), tb.fps, fps)
+            return pipe.motion_to_rig(retargeter, m.joints, tb.fps, fps, in_place=in_place, n_out=n_out,
+                                      contacts=contacts_for(lock, m))
 
         def apply(context, pose):
             ob = lookup_armature(ob_name)
@@ -87,7 +90,7 @@ class BAMM_OT_generate_timeline(curve_path.PathOptions, EngineOperator, bpy.type
             keyframes.write_pose(ob, action, pose, frames)
             note = scene_range.cover(bpy.context.scene, int(frames[0]), int(frames[-1]))
             return (f"Generated timeline '{action.name}' on {ob.name} ({label}): {len(prompts)} segments, "
-                    f"frames {frames[0]}–{frames[-1]}{note}")
+                    f"frames {frames[0]}–{frames[-1]}{note}{feet_note}")
 
         return Plan(work, apply, "timeline")
 
@@ -147,6 +150,7 @@ class BAMM_OT_regenerate_segment(EngineOperator, bpy.types.Operator):
         seed, blend, text, cfg = self.seed, self.blend_frames, segs[k].prompt, float(self.guidance[0])
         ob_name, action_name = ob.name, action.name
         pipe = motion_io.pipeline()
+        lock, feet_note = feet_lock(self, retargeter)
 
         def work(progress):
             eng = get_engine()
@@ -154,14 +158,14 @@ class BAMM_OT_regenerate_segment(EngineOperator, bpy.types.Operator):
             m.info["segments"] = info
             m2 = eng.recompose(m, k, prompt=text, seed=seed, progress=progress, cfg=cfg)
             pose = pipe.motion_to_rig(retargeter, m2.joints, tb.fps, fps, scale=scale, n_out=a1 - a0 + 1,
-                                      frames=slice(f0 - a0, f1 - a0 + 1))
+                                      frames=slice(f0 - a0, f1 - a0 + 1), contacts=contacts_for(lock, m2))
             return np.arange(f0, f1 + 1), pose
 
         def apply(context, result):
             frames, pose = result
             ob, action = _same_action(ob_name, action_name, "Regenerate Segment")
             keyframes.write_pose(ob, action, pose, frames, weights=pipe.range_weights(len(frames), blend))
-            return f"Regenerated frames {f0}–{f1} of '{action_name}' with '{text}' (seed {seed})"
+            return f"Regenerated frames {f0}–{f1} of '{action_name}' with '{text}' (seed {seed})" + feet_note
 
         return Plan(work, apply, "regenerate segment")
 

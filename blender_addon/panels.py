@@ -28,6 +28,9 @@ class BAMM_Settings(bpy.types.PropertyGroup):
     rig_preset: EnumProperty(name="Rig preset", items=enums.preset_items, default=0)
     custom_map: StringProperty(name="Custom map", subtype="FILE_PATH")
     in_place: BoolProperty(name="In place", default=False)
+    plant_feet: BoolProperty(name="Plant feet", default=True,
+                             description="Lock the rig's feet where they land during each foot contact "
+                                         "(legs solved with the rig's own bone lengths)")
     blend_frames: IntProperty(name="Blend frames", default=4, min=0, max=100,
                               description="Frames over which new motion fades into the existing keys "
                                           "(0: a hard cut)")
@@ -105,6 +108,7 @@ class BAMM_PT_panel(bpy.types.Panel):
         if s.rig_preset == "CUSTOM":
             box.prop(s, "custom_map")
         box.prop(s, "in_place")
+        box.prop(s, "plant_feet")
 
         col = layout.column(align=True)
         col.enabled = ready

@@ -21,6 +21,7 @@ A jobs file is a JSON list (or a CSV file with the same column names) of jobs:
                  regenerate inside an existing action instead of generating a new one
     export       .fbx (Blender's FBX exporter, only that armature) or .bvh path; relative
                  paths are relative to the jobs file's folder
+    plant_feet   true (default) / false: lock the rig's feet during foot contacts
 
 In CSV, leave a cell empty to omit it; write ``inpaint`` as ``10-30;50-60`` (or as JSON).
 Every mistake is named by job number and field (:class:`JobsFileError`).
@@ -45,7 +46,8 @@ import bake_timeline  # noqa: E402  (segments and path fields)
 
 SMPL22 = "SMPL-22"
 FIELDS = ("prompt", "armature", "seconds", "seed", "start_frame", "action", "refine", "inpaint", "export",
-          "segments", "path")
+          "segments", "path", "plant_feet")
+_BOOLS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
 EXPORT_FORMATS = (".fbx", ".bvh")
 
 
@@ -109,6 +111,7 @@ class Job:
     refine: str | None = None
     segments: list[dict] = field(default_factory=list)  # [{"prompt", "seconds" | None}]
     path: list | str | None = None  # [[x, z], ...] metres or a curve object's name
+    plant_feet: bool = True
 
     @property
     def label(self) -> str:
@@ -301,6 +304,15 @@ def validate_jobs(raw: list[Any], base_dir: str | os.PathLike = ".",
                 bad("refine", "does not apply to an inpaint job (edits have no refinement round)")
             if job.armature == SMPL22:
                 bad("armature", f"an inpaint job needs an existing animated armature, not a new {SMPL22}")
+
+        plant = item.get("plant_feet")
+        if plant is not None:
+            key = str(plant).strip().lower() if isinstance(plant, (str, bool, int)) else None
+            if key not in _BOOLS or (isinstance(plant, (int, float)) and not isinstance(plant, bool)
+                                     and plant not in (0, 1)):
+                bad("plant_feet", f"must be true or false, got {plant!r}")
+            else:
+                job.plant_feet = _BOOLS[key]
 
         export = item.get("export")
         if export is not None:

@@ -170,6 +170,7 @@ def _do_generate(job: Job, arm, scene):
     kw: dict[str, Any] = {
         "armature": arm.name,
         "start_frame": job.start_frame if job.start_frame is not None else -1,  # -1 = scene start
+        "plant_feet": job.plant_feet,
         **_path_args(job),
     }
     if job.segments:  # one continuous take: bamm.generate_timeline with the job's segments
@@ -208,7 +209,8 @@ def _do_inpaint(job: Job, arm, scene):
     if action is None:
         raise JobFailed(f"armature {arm.name!r} has no action to inpaint")
     for start, end in job.inpaint:
-        kw: dict[str, Any] = {"prompt": job.prompt, "armature": arm.name, "frame_start": start, "frame_end": end}
+        kw: dict[str, Any] = {"prompt": job.prompt, "armature": arm.name, "frame_start": start, "frame_end": end,
+                              "plant_feet": job.plant_feet}
         if job.seed is not None:
             kw["seed"] = job.seed
         _run_op("inpaint", **kw)

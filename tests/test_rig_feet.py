@@ -170,3 +170,19 @@ def test_contacts_at_resamples_by_time_and_checks_shape():
     pose = pipeline.motion_to_rig(r, synthetic_walk(10)[0], FPS, FPS)
     with pytest.raises(ValueError, match="contacts must be"):
         plant_rig_feet(r, pose, np.ones((3, 2), bool), FPS)
+
+
+def test_jobs_field_plant_feet_is_a_validated_bool():
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    import bake_jobs
+
+    job = {"prompt": "a person walks"}
+    assert bake_jobs.validate_jobs([job])[0].plant_feet is True            # on by default
+    for value, want in ((False, False), ("false", False), ("yes", True), (0, False), (1, True)):
+        assert bake_jobs.validate_jobs([{**job, "plant_feet": value}])[0].plant_feet is want
+    for bad in ("maybe", 2, 0.5, [True]):
+        with pytest.raises(bake_jobs.JobsFileError, match="field 'plant_feet': must be true or false"):
+            bake_jobs.validate_jobs([{**job, "plant_feet": bad}])

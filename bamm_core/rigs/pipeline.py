@@ -71,7 +71,9 @@ def lock_feet(retargeter: Retargeter, pose: RigPose, contacts, model_fps: float,
               n_scene: int | None = None, frames=None) -> RigPose:
     """``pose`` (scene fps; frames ``frames`` of ``n_scene`` when given) with the rig's feet
     locked during the motion's ``contacts`` (model fps); unchanged on a rig without
-    recognisable feet (:func:`feet_message`)."""
+    recognisable feet (:func:`feet_message`) or without contacts (None)."""
+    if contacts is None:
+        return pose
     n = len(pose.rotations) if n_scene is None else int(n_scene)
     c = contacts_at(contacts, n, model_fps, scene_fps)
     return plant_rig_feet(retargeter, pose, c if frames is None else c[frames], scene_fps)[0]

@@ -32,6 +32,8 @@ from .retargeting import Retargeter, RigPose
 
 #: the joints whose bones foot locking re-solves: hips (thighs), knees (shins), ankles, toes.
 LEG_JOINTS = tuple(sorted({j for leg in LEGS for j in leg}))
+#: how far (motion metres) in front of the posed knee the knee's pole is (see planted_leg_joints)
+POLE_LEAD = 0.1
 
 
 def feet_problem(retargeter: Retargeter) -> str | None:
@@ -62,10 +64,14 @@ def contacts_at(contacts, n_out: int, src_fps: float, dst_fps: float) -> np.ndar
     return c[np.clip(src, 0, len(c) - 1)]
 
 
-def planted_leg_joints(x: np.ndarray, contacts: np.ndarray, release: int) -> np.ndarray:
+def planted_leg_joints(x: np.ndarray, contacts: np.ndarray, release: int, lead: float = 0.0) -> np.ndarray:
     """Joints ``x (T, 22, 3)`` (up = +Y, any unit) with knees, ankles and toes moved so each
-    foot is pinned during its contacts; hips and thigh/shin/foot lengths are kept."""
+    foot is pinned during its contacts; hips and thigh/shin/foot lengths are kept.  The knee
+    bends towards a point ``lead`` (x's unit) in front of the posed knee: the pose's own bending
+    plane when the leg is bent, forward when it is nearly straight (whose plane is noise)."""
     out = x.copy()
+    forward = np.cross(x[:, 1] - x[:, 2], [0.0, 1.0, 0.0])     # right hip -> left hip, x up
+    forward /= np.maximum(np.linalg.norm(forward, axis=-1, keepdims=True), 1e-12)
     for side, (hip, knee, ankle, toe) in enumerate(LEGS):
         if not contacts[:, side].any():
             continue
@@ -73,7 +79,8 @@ def planted_leg_joints(x: np.ndarray, contacts: np.ndarray, release: int) -> np.
         target_toe = x[:, toe] + pin_offsets(x[:, toe], contacts[:, side], release)
         lengths = (np.linalg.norm(x[:, knee] - x[:, hip], axis=-1),
                    np.linalg.norm(x[:, ankle] - x[:, knee], axis=-1))
-        new_knee, new_ankle = two_bone_ik(x[:, hip], x[:, knee], x[:, ankle], target, lengths=lengths)
+        new_knee, new_ankle = two_bone_ik(x[:, hip], x[:, knee], x[:, ankle], target, lengths=lengths,
+                                          pole=x[:, knee] + lead * forward)
         foot = np.linalg.norm(x[:, toe] - x[:, ankle], axis=-1, keepdims=True)
         d = target_toe - new_ankle
         new_toe = new_ankle + d / np.maximum(np.linalg.norm(d, axis=-1, keepdims=True), 1e-12) * foot
@@ -104,7 +111,8 @@ def plant_rig_feet(retargeter: Retargeter, pose: RigPose, contacts, fps: float, 
     r = default_release_frames(fps) if release_frames is None else int(release_frames)
     m = retargeter.axes @ YUP_TO_ZUP                # Y-up frame <-> armature space
     fk = retargeter.fk(pose)
-    planted = planted_leg_joints(fk @ m, c, r) @ m.T
+    lead = POLE_LEAD * retargeter.motion_scale()     # metres of the motion -> rig units
+    planted = planted_leg_joints(fk @ m, c, r, lead) @ m.T
     target = np.array(pose.joints if pose.joints is not None else fk, dtype=np.float64)
     legs = list(LEG_JOINTS)
     target[:, legs] = planted[:, legs]
