@@ -7,9 +7,10 @@ seeds), put on each rig through the one pipeline (``rigs.pipeline.motion_to_rig`
 scene frame rate; ``contacts=Motion.contacts`` for *Plant feet*), and measured on the rig's
 own bones: forward kinematics of the solved ``RigPose`` (pure numpy, no Blender), in the
 rig's world space mapped back to the motion's scale (Y up, divided by the rig's leg-length
-ratio, so a rig with longer legs, or in centimetres, compares with the same motion).  Rigs: SMPL-22, Mixamo, Rigify metarig, UE5 mannequin; each as a
-T-pose (Z-up, metres), an A-pose (random bone rolls) and a centimetre FBX-like rest (Y-up,
-cm, legs 1.2x longer, random rolls).
+ratio, so a rig with longer legs, or in centimetres, compares with the same motion).
+Rigs: SMPL-22, Mixamo, Rigify metarig, Rigify generated, UE5 mannequin (template armatures,
+``rigs.templates``); each as a T-pose (Z-up, metres), an A-pose (random bone rolls) and a
+centimetre FBX-like rest (Y-up, cm, legs 1.2x longer, random rolls).
 
 Skating rule (the same contacts for every rig: the motion's, resampled to the scene rate):
 during each contact step (two consecutive frames with the foot in contact) the foot's
@@ -39,7 +40,7 @@ from bamm_core.rigs.rig_feet import contacts_at  # noqa: E402
 from bamm_core.rigs.templates import template_rest_pose  # noqa: E402
 
 PROMPTS = ["a person walks forward", "a person walks in a circle"]
-PRESETS = ["smpl22", "mixamo", "rigify_metarig", "ue5_mannequin"]
+PRESETS = ["smpl22", "mixamo", "rigify_metarig", "rigify_generated", "ue5_mannequin"]
 RESTS = {  # name: (template_rest_pose kwargs, armature units per metre)
     "T": (dict(), 1.0),
     "A": (dict(arms="A", roll="random", seed=1), 1.0),
