@@ -135,3 +135,23 @@ def test_bad_input_is_one_line_and_changes_nothing(library, dataset, tmp_path, c
     assert [p.name for p in out.iterdir()] == ["keep.txt"]
     assert main(["train", str(dataset), "--out", str(out), "--from", "nowhere", "-q"]) == 1
     assert [p.name for p in out.iterdir()] == ["keep.txt"]
+
+
+def test_kept_tokenizer_names_the_clips_it_cannot_write(trained, dataset, tmp_path):
+    import shutil
+
+    from training.dataset import HumanML3DDir
+    from training.tokenizer_fit import tokenizer_fit
+
+    before = json.loads((trained[0] / "run" / "state.json").read_text())["tokenizer_fit"]
+    assert before["clips"] == 4  # the source takes (mirrors left out)
+    ds = tmp_path / "ds"
+    shutil.copytree(dataset, ds)
+    f = ds / "new_joint_vecs" / "cmu_take1.npy"
+    feats = np.load(f)
+    feats[len(feats) // 3: len(feats) // 2, 4 + 7 * 3 + 1] += 1.2  # the right ankle 1.2 m up for a while
+    np.save(f, feats)
+    fit = tokenizer_fit(trained[0] / "run" / "vq" / "last.pt", HumanML3DDir(ds))
+    assert "cmu_take1" in fit["poor"] and fit["peak_m"]["cmu_take1"] > 1.0
+    assert fit["poor"]["cmu_take1"] > before["poor"].get("cmu_take1", 0.0) + 0.005
+    assert fit["peak_m"]["cmu_take1"] > before["peak_m"].get("cmu_take1", 0.0) + 0.5

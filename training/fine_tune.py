@@ -33,6 +33,7 @@ from .base_model import base_checkpoints, dataset_section, read_base_config, sta
 from .checkpoints import write_json
 from .config import load_config
 from .dataset import HumanML3DDir
+from .tokenizer_fit import tokenizer_fit
 
 RUN = "run"
 FINISH_RESERVE_S = 20.0      # export + model card, kept out of the training budget
@@ -166,7 +167,7 @@ def plan_config(req: TrainRequest, data: HumanML3DDir) -> tuple[dict, list[str]]
            "transformer": {**stage_arch(base_cfg, "transformer"), **sched},
            "residual": {**stage_arch(base_cfg, "residual"), **sched},
            "vq": {**stage_arch(base_cfg, "vq"), "window": 64, "loss_vel": 0.5, "commit": 0.02,
-                  **sched, "batch_size": max(4, min(64, 2 * n)), "lr": (req.lr or FINE_TUNE_LR) / 2}}
+                  **sched, "batch_size": max(4, min(64, 2 * n)), "lr": req.lr or FINE_TUNE_LR}}
     return cfg, (["vq"] if req.retrain_tokenizer else []) + ["transformer", "residual"]
 
 
@@ -267,7 +268,17 @@ def _prepare(req: TrainRequest, out: Path, log) -> tuple[dict, HumanML3DDir, dic
     if req.overwrite and out.is_dir():
         _clear(out)
     _start_run(req, out / RUN, cfg, stages)
-    return _read_state(out / RUN), data, summary
+    state = _read_state(out / RUN)
+    if "vq" not in stages:  # a kept tokenizer: does it write these motions?
+        state["tokenizer_fit"] = fit = tokenizer_fit(out / RUN / "vq" / "last.pt", data,
+                                                     unit=cfg["dataset"]["unit_length"])
+        if fit["poor"]:
+            worst = next(iter(fit["poor"]))
+            log(f"warning: the kept tokenizer does not represent {len(fit['poor'])} of {fit['clips']} clips "
+                f"(e.g. {worst}: joints {fit['poor'][worst]:.2f} m off on average, {fit['peak_m'][worst]:.2f} m "
+                "at worst); fine-tuning cannot teach them: pass --retrain-tokenizer")
+        write_json(out / RUN / "state.json", state)
+    return state, data, summary
 
 
 def _wait_for_state(run: Path, timeout: float = 600.0) -> dict:

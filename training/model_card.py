@@ -23,6 +23,7 @@ from bamm_core.motion.features import recover_from_ric
 from .checkpoints import write_json
 from .dataset import HumanML3DDir
 from .metrics import physical_metrics
+from .tokenizer_fit import POOR_FIT_M, POOR_PEAK_M
 
 FEET, WRISTS = (7, 8, 10, 11), (20, 21)
 EXTENT_KEYS = ("travel_m", "speed_mps", "foot_top_m", "wrist_top_m")
@@ -104,6 +105,7 @@ def finish_model(req, out: Path, run: Path, data: HumanML3DDir, summary: dict, s
                 "stages": state["stages"], "minutes_budget": req.minutes,
                 "minutes_training": round(state["spent_s"] / 60.0, 2), "device": req.device,
                 "tokenizer": "retrained" if req.retrain_tokenizer or not base else "kept",
+                "tokenizer_fit": state.get("tokenizer_fit"),
                 "exported": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
     name = req.name or out.resolve().name
     export(run, out, name=name, license=req.license, fp16=True,
@@ -134,8 +136,14 @@ def model_card(name: str, license: str, trained_on: dict, training: dict, caps: 
              "## Training", "",
              f"From: {training['from']} (tokenizer {training['tokenizer']}); {steps}; "
              f"{training['minutes_training']} min of training in a {training['minutes_budget']:g}-minute budget "
-             f"on {training['device']}.", "",
-             f"## What it knows ({len(caps)} captions; all in `known_captions.json`)", ""]
+             f"on {training['device']}.", ""]
+    fit = training.get("tokenizer_fit")
+    if fit and fit["poor"]:
+        lines += [f"The kept tokenizer does not represent {len(fit['poor'])} of {fit['clips']} training clips "
+                  f"(joints over {POOR_FIT_M} m off on average or {POOR_PEAK_M} m at some frame): "
+                  + ", ".join(f"{k} ({v:.2f} m)" for k, v in fit["poor"].items())
+                  + "; these motions need `--retrain-tokenizer`.", ""]
+    lines += [f"## What it knows ({len(caps)} captions; all in `known_captions.json`)", ""]
     lines += [f"- {c} ({n})" for c, n in list(caps.items())[:20]] + (["- ..."] if len(caps) > 20 else [])
     lines += ["", "## Quick evaluation", ""]
     if not ev.get("clips"):
