@@ -38,7 +38,7 @@ from .captions import CaptionScheme, parse_take_name
 from .library_captions import (Caption, TakeIndex, find_caption_file, load_caption_file,
                                sidecar_captions, swap_sides)
 from .prepare_bvh import (ARCHIVE_SUFFIXES, FPS, _is_archive, _safe_extract, check_take, commit_dataset,
-                          mirror_joints, process_joints, save_item, write_index)
+                          mirror_joints, print_totals, process_joints, save_item, write_index)
 
 OUTPUT_DIRS = ("new_joints", "new_joint_vecs", "texts")
 
@@ -320,13 +320,7 @@ def print_summary(s: dict, out: Path, log=print) -> None:
         fps = ", ".join(f"{f} fps x{n}" for f, n in k["fps"].items())
         log(f"  {k['map'] or 'unmappable'} ({k['convention']}): {k['takes']} takes"
             + (f", {fps}, {k['units']}, {k['up_axis']} up" if k["map"] else f": {k['error']}"))
-    log(f"frames at {s['fps']:g} fps: {s['frames']:,} ({s['hours']:.2f} h); without mirrors "
-        f"{s['frames_without_mirrors']:,} ({s['hours_without_mirrors']:.2f} h)")
-    log("splits (motions): " + ", ".join(f"{k} {v}" for k, v in s["splits"].items()))
-    if s["skipped"]:
-        log(f"skipped {len(s['skipped'])} takes:")
-        for n, r in sorted(s["skipped"].items()):
-            log(f"  {n}: {r}")
+    print_totals(s, log)
     for n, ws in sorted(s["warnings"].items()):
         for w in ws:
             log(f"  warning {n}: {w}")

@@ -395,9 +395,8 @@ def check_only(src: Path, skeleton_map: str = "bandai", progress: bool = True, l
     return flagged
 
 
-def _print_summary(s: dict, out: Path, log=print) -> None:
-    log(f"\nprepared {s['takes_prepared']} of {s['takes_found']} takes -> {s['motions_written']} motions "
-        f"({'with' if s['mirrored'] else 'without'} mirrors) in {out}")
+def print_totals(s: dict, log=print) -> None:
+    """A data set summary's frames, splits and skipped takes (both preparations print them)."""
     log(f"frames at {s['fps']:g} fps: {s['frames']:,} ({s['hours']:.2f} h); without mirrors "
         f"{s['frames_without_mirrors']:,} ({s['hours_without_mirrors']:.2f} h)")
     log("splits (motions): " + ", ".join(f"{k} {v}" for k, v in s["splits"].items()))
@@ -405,6 +404,12 @@ def _print_summary(s: dict, out: Path, log=print) -> None:
         log(f"skipped {len(s['skipped'])} takes:")
         for n, r in sorted(s["skipped"].items()):
             log(f"  {n}: {r}")
+
+
+def _print_summary(s: dict, out: Path, log=print) -> None:
+    log(f"\nprepared {s['takes_prepared']} of {s['takes_found']} takes -> {s['motions_written']} motions "
+        f"({'with' if s['mirrored'] else 'without'} mirrors) in {out}")
+    print_totals(s, log)
     if s["warnings"]:
         log(f"warnings for {len(s['warnings'])} takes:")
         for n, ws in sorted(s["warnings"].items()):
