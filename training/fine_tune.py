@@ -133,10 +133,10 @@ def check_out(out: Path, req: TrainRequest) -> dict | None:
 def fine_tune_schedule(n_clips: int, batch_size: int | None = None, lr: float | None = None,
                        max_steps: int | None = None) -> dict:
     """Batch, lr and steps for fine-tuning on ``n_clips`` training clips: batches of up to 32,
-    about 100 epochs (at least 200, at most 6000 steps; the time budget usually ends it first),
+    about 100 epochs (at least 2000, at most 6000 steps: on a CPU the time budget ends it first),
     a short warm-up, the lr divided by 10 for the last fifth."""
     batch = batch_size or max(2, min(32, n_clips))
-    steps = max_steps or int(min(6000, max(200, 100 * math.ceil(n_clips / batch))))
+    steps = max_steps or int(min(6000, max(2000, 100 * math.ceil(n_clips / batch))))
     return {"batch_size": batch, "lr": lr or FINE_TUNE_LR, "warmup": min(20, max(1, steps // 10)), "rewarm": 0,
             "milestones": [int(steps * 0.8)] if steps >= 50 else [], "gamma": 0.1, "max_steps": steps,
             "ckpt_every": max(1, min(250, steps // 10)), "betas": [0.9, 0.99], "weight_decay": 1e-5}
@@ -219,6 +219,10 @@ def train_model(req: TrainRequest, log=print) -> Path:
     init = _init_paths(req, run)
     total = req.minutes * 60.0
     train_budget = max(total - FINISH_RESERVE_S - 3.0 * req.eval_clips, 0.6 * total)
+    left = [s for s in stages if not state["stages"].get(s, {}).get("done")]
+    end = time.localtime(t_start + total - state["spent_s"])
+    log(f"training {', '.join(left)} until about {time.strftime('%H:%M', end)} (then export and model card); "
+        "Ctrl-C stops after a checkpoint, the same command continues")
     for stage in stages:
         if state["stages"].get(stage, {}).get("done"):
             continue
