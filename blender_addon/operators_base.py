@@ -16,11 +16,12 @@ untouched until 3).  Operators carry the UNDO flag: one undo step per operation.
 from __future__ import annotations
 
 import bpy
-from bpy.props import BoolProperty, EnumProperty, FloatVectorProperty, IntProperty, StringProperty
+from bpy.props import IntProperty, StringProperty
 
-from . import enums, jobs
+from . import jobs
 from .core import submodule
 from .rig import UserError
+from .settings import shared_settings
 
 
 class Plan:
@@ -86,19 +87,7 @@ class EngineOperator:
 
     prompt: StringProperty(name="Prompt", description="What the character does")
     seed: IntProperty(name="Seed", default=0, min=0)
-    guidance: FloatVectorProperty(name="Guidance", size=2, default=enums.default_guidance(), min=0.0, max=20.0,
-                                  description="Classifier-free guidance: first pass, refinement pass")
-    refine: EnumProperty(name="Refinement", items=enums.refine_items, default=0)
     armature: StringProperty(name="Armature", description="Target armature object (empty: the active object)")
-    rig_preset: EnumProperty(name="Rig preset", items=enums.preset_items, default=0)
-    custom_map: StringProperty(name="Custom map", subtype="FILE_PATH")
-    in_place: BoolProperty(name="In place", default=False, description="Keep the hips over the origin")
-    plant_feet: BoolProperty(name="Plant feet", default=True,
-                             description="Lock the rig's feet where they land during each foot contact "
-                                         "(legs solved with the rig's own bone lengths)")
-    blend_frames: IntProperty(name="Blend frames", default=4, min=0, max=100,
-                              description="Frames over which new motion fades into the existing keys "
-                                          "(0: a hard cut)")
 
     _job = None
     _timer = None
@@ -194,3 +183,8 @@ class EngineOperator:
             return {"CANCELLED"}
         self.report({"INFO"}, msg)
         return {"FINISHED"}
+
+
+EngineOperator.__annotations__.update(shared_settings())  # guidance, refinement, rig, blend ...
+
+

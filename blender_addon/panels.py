@@ -6,6 +6,7 @@ from bpy.props import (BoolProperty, EnumProperty, FloatProperty, FloatVectorPro
                        PointerProperty, StringProperty)
 
 from . import body, dependencies, enums, operators_variations
+from .settings import shared_settings
 
 _LIMITS = enums.limits()
 
@@ -22,18 +23,6 @@ class BAMM_Settings(bpy.types.PropertyGroup):
                            soft_max=_LIMITS["max_seconds"])
     seed: IntProperty(name="Seed", default=0, min=0)
     variations: IntProperty(name="Variations", default=1, min=1, max=8)
-    guidance: FloatVectorProperty(name="Guidance", size=2, default=enums.default_guidance(), min=0.0, max=20.0,
-                                  description="Classifier-free guidance: first pass, refinement pass")
-    refine: EnumProperty(name="Refinement", items=enums.refine_items, default=0)
-    rig_preset: EnumProperty(name="Rig preset", items=enums.preset_items, default=0)
-    custom_map: StringProperty(name="Custom map", subtype="FILE_PATH")
-    in_place: BoolProperty(name="In place", default=False)
-    plant_feet: BoolProperty(name="Plant feet", default=True,
-                             description="Lock the rig's feet where they land during each foot contact "
-                                         "(legs solved with the rig's own bone lengths)")
-    blend_frames: IntProperty(name="Blend frames", default=4, min=0, max=100,
-                              description="Frames over which new motion fades into the existing keys "
-                                          "(0: a hard cut)")
     extend_seconds: FloatProperty(name="Extend by (s)", default=2.0, min=0.0, soft_min=_LIMITS["min_seconds"],
                                   soft_max=_LIMITS["max_extend_seconds"])
     # the prompt timeline and the path (operators_timeline, curve_path)
@@ -51,6 +40,8 @@ class BAMM_Settings(bpy.types.PropertyGroup):
     body_betas: FloatVectorProperty(name="Shape", size=body.NUM_BETAS, default=(0.0,) * body.NUM_BETAS,
                                     min=-5.0, max=5.0, description="The body's first shape coefficients (betas)")
 
+
+BAMM_Settings.__annotations__.update(shared_settings())  # the operators' shared settings
 
 def _detected(ob) -> str:
     key = (ob.name, len(ob.data.bones))
