@@ -162,7 +162,7 @@ class BAMM_OT_download_official(bpy.types.Operator):
         _download = dl.BackgroundDownload().start()
         if bpy.app.background:  # scripts: wait for it
             state = _download.join()
-            self.report({"INFO"} if state == "done" else {"ERROR"}, _download.error or f"download {state}")
+            self.report({"INFO"} if state == "done" else {"ERROR"}, str(_download.error or f"download {state}"))
             return {"FINISHED"} if state == "done" else {"CANCELLED"}
         bpy.app.timers.register(_watch_download, first_interval=0.5)
         return {"FINISHED"}

@@ -93,7 +93,7 @@ def _draw_official(box) -> None:
     col.label(text="License: " + dl.LICENSE_TEXT)
     col.label(text="Into: " + str(dl.official_dir()))
     if job is not None and job.state in ("error", "cancelled"):
-        col.label(text=(job.error.splitlines() or ["cancelled"])[0][:200] if job.error else
+        col.label(text=(str(job.error).splitlines() or ["cancelled"])[0][:200] if job.error else
                   "Download cancelled; the button resumes it", icon="ERROR")
     box.operator("bamm.download_official", icon="IMPORT")
 

@@ -28,9 +28,10 @@ import os
 import re
 import shutil
 import sys
-import threading
 import zipfile
 from pathlib import Path
+
+from ..background import BackgroundJob
 
 from .fetch import DownloadCancelled, DownloadError, Progress, fetch, report
 
@@ -300,42 +301,19 @@ def _verify_into(staging: Path, archives: dict[str, Path], expected: dict, sourc
 
 
 # ----------------------------------------------------------------------------- background
-class BackgroundDownload:
+class BackgroundDownload(BackgroundJob):
     """:func:`download_official` in a daemon thread (the add-on's button): read ``label``,
     ``done``, ``total``, ``state`` (running, done, error, cancelled) and ``error`` from any
     thread; :meth:`cancel` stops at the next chunk."""
 
     def __init__(self, dest: str | Path | None = None, **kwargs):
-        self.dest, self.kwargs = dest, kwargs
-        self.label, self.done, self.total = "", 0, 0
-        self.state, self.error = "new", ""
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="bamm-download", daemon=True)
+        super().__init__(lambda progress: download_official(dest, progress=self._step, **kwargs),
+                         name="bamm-download")
+        self.label = ""
 
-    def _progress(self, label: str, done: int, total: int) -> bool:
-        self.label, self.done, self.total = label, done, total
-        return not self._stop.is_set()
-
-    def _run(self) -> None:
-        try:
-            download_official(self.dest, progress=self._progress, **self.kwargs)
-            self.state = "done"
-        except DownloadCancelled:
-            self.state = "cancelled"
-        except Exception as e:  # noqa: BLE001 - shown to the user by the front end
-            self.error, self.state = str(e), "error"
-
-    def start(self) -> "BackgroundDownload":
-        self.state = "running"
-        self._thread.start()
-        return self
-
-    def cancel(self) -> None:
-        self._stop.set()
-
-    def join(self, timeout: float | None = None) -> str:
-        self._thread.join(timeout)
-        return self.state
+    def _step(self, label: str, done: int, total: int) -> bool:
+        self.label = label
+        return self.progress(done, total)
 
     def describe(self) -> str:
         """One line for a status bar: what is being fetched and how far it is."""
