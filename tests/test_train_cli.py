@@ -155,3 +155,33 @@ def test_kept_tokenizer_names_the_clips_it_cannot_write(trained, dataset, tmp_pa
     assert "cmu_take1" in fit["poor"] and fit["peak_m"]["cmu_take1"] > 1.0
     assert fit["poor"]["cmu_take1"] > before["poor"].get("cmu_take1", 0.0) + 0.005
     assert fit["peak_m"]["cmu_take1"] > before["peak_m"].get("cmu_take1", 0.0) + 0.5
+
+
+def test_the_add_on_generates_with_the_trained_model_folder(trained, tmp_path):
+    """The add-on's *Model folder* takes the trained folder (headless Blender, its own process)."""
+    pytest.importorskip("bpy")
+    out, _ = trained
+    root = tmp_path / "addons"
+    root.mkdir()
+    (root / "bamm_motion").symlink_to(REPO / "blender_addon", target_is_directory=True)
+    script = f"""
+import sys
+sys.path.insert(0, {str(root)!r})
+import bpy, addon_utils
+bpy.ops.wm.read_homefile(use_empty=True)
+assert addon_utils.enable("bamm_motion", default_set=True, handle_error=None) is not None
+prefs = bpy.context.preferences.addons["bamm_motion"].preferences
+prefs.model_folder = {str(out)!r}
+prefs.device = "CPU"
+assert bpy.ops.bamm.create_armature() == {{"FINISHED"}}
+assert bpy.ops.bamm.generate(prompt="a person walks forward", length=2.0, seed=1) == {{"FINISHED"}}
+ob = bpy.context.active_object
+print("KEYED", ob.animation_data.action.name, len(ob.animation_data.action.frame_range))
+from bamm_motion import engine_loader
+print("MODELS", [str(e.config.get("name")) for e in engine_loader._engine_cache.values()])
+"""
+    res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert res.returncode == 0 and "KEYED a person walks forward" in res.stdout, res.stdout[-2000:] + res.stderr[-2000:]
+    name = json.loads((out / "config.json").read_text())["name"]
+    assert f"MODELS ['{name}']" in res.stdout  # the trained folder, not the bundled model
