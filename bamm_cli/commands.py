@@ -22,6 +22,7 @@ from .errors import UserError, user_errors
 from .inputs import read_input
 from .model import load_engine, model_timebase
 from .progress import Progress, say, slow_note
+from .understanding import known_motions, report_prompts
 
 SEED_RANGE = 2**31
 
@@ -69,6 +70,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     sampling_options(SamplingOptions(), args, min_length)  # the user's values, checked before loading
     seed = _seed(args)
     eng = load_engine(args.model, args.device, args.quiet, args.clip_weights)
+    with user_errors():
+        report_prompts(eng, [prompt], args.quiet)
     options = sampling_options(eng.default_options, args, min_length)
     batch = {} if args.batch_size is None else {"batch_size": args.batch_size}
     with Progress("generating", args.quiet) as progress:
@@ -121,7 +124,8 @@ def cmd_info(args: argparse.Namespace) -> int:
     eng = load_engine(args.model, args.device, True, args.clip_weights)
     from bamm_core.model.checkpoints import DEFAULT_MODEL_DIR
 
-    info = {"path": str(Path(args.model).resolve() if args.model else DEFAULT_MODEL_DIR), **eng.info()}
+    info = {"path": str(Path(args.model).resolve() if args.model else DEFAULT_MODEL_DIR), **eng.info(),
+            **known_motions(eng)}
     print(json.dumps(info, indent=2, default=str) if args.json else format_info(info))
     return 0
 

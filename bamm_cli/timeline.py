@@ -30,6 +30,7 @@ from .commands import _outputs, _say_seed, _seed, _write
 from .errors import UserError, user_errors
 from .model import load_engine
 from .progress import Progress
+from .understanding import report_prompts
 
 AUTO = ("auto", "predicted", "")
 
@@ -166,6 +167,8 @@ def generate_timeline(args: argparse.Namespace, tb: Timebase, segments: list[Seg
     sampling_options(SamplingOptions(), args, min_length)  # the user's values, checked before loading
     seed = _seed(args)
     eng = load_engine(args.model, args.device, args.quiet, args.clip_weights)
+    with user_errors():
+        report_prompts(eng, [s.prompt for s in segments], args.quiet)
     options = sampling_options(eng.default_options, args, min_length)
     with Progress("composing", args.quiet) as progress, user_errors():
         motion = eng.compose(segments, seed, options=options, progress=progress)

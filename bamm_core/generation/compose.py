@@ -172,9 +172,12 @@ class ComposeAPI:
                                   progress=for_step(next(step)), plant_feet=False)
         prompts = [s.prompt for s in segs]
         raw = motion.joints if motion.raw_joints is None else motion.raw_joints
+        segments_info = _segments_info(bounds, prompts)
+        for s, emb in zip(segments_info, plan.embeddings):  # [caption, similarity] with an index
+            s.update({"understood": u} if (u := self.understood_record(s["prompt"], emb)) else {})
         take = Motion(raw, motion.features, motion.tokens, timeline_text(prompts),
                       motion.fps, None,
-                      {"seed": seed, "segments": _segments_info(bounds, prompts),
+                      {"seed": seed, "segments": segments_info,
                        "refine": opts.refine, "cfg": [opts.cfg, opts.refine_cfg],
                        "residual_cfg": opts.residual_cfg})
         return deliver(take, plant_feet=bool(plant_feet))
@@ -216,6 +219,9 @@ class ComposeAPI:
         info = dict(motion.info)
         info["segments"] = [dict(s) for s in segments]
         info["segments"][int(index)]["prompt"] = new_prompt
+        info["segments"][int(index)].pop("understood", None)
+        if (understood := self.understood_record(new_prompt)) is not None:
+            info["segments"][int(index)]["understood"] = understood
         info["recomposed"] = list(info.get("recomposed", [])) + [[int(index), int(seed)]]
         prompts = [s["prompt"] for s in info["segments"]]
         return Motion(out.joints, out.features, out.tokens, timeline_text(prompts), out.fps,

@@ -43,6 +43,7 @@ from .edit_api import EditAPI
 from .options import SamplingOptions, resolve_options
 from .progress import GenerationCancelled, ProgressFn, batch_progress
 from .prompt import check_prompt
+from .understanding import Understanding, read_caption_index
 
 #: Samples generated together by generate()/generate_iter() (memory bounded by this).
 DEFAULT_BATCH_SIZE = 16
@@ -58,7 +59,7 @@ def batch_seed(seed: int, batch: int) -> int:
     return int(ss.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
 
 
-class Engine(ComposeAPI, EditAPI):
+class Engine(ComposeAPI, EditAPI, Understanding):
     """BAMM text-to-motion engine (networks + normalisation + text encoder).
 
     ``timebase``: the model's frame rate, frames per token and length limits;
@@ -101,7 +102,10 @@ class Engine(ComposeAPI, EditAPI):
         if not path.exists():
             raise ckpt.CheckpointError(f"model path not found: {path}")
         if path.is_dir() and ckpt.read_config(path) is not None:  # unreadable: says so
-            return cls(ckpt.load_model_dir(path, device), device)
+            engine = cls(ckpt.load_model_dir(path, device), device)
+            # what "understood as" compares to (None, None: the model has no caption index)
+            engine.known_captions, engine.known_motions = read_caption_index(path)
+            return engine
         if path.is_dir():
             try:  # a release tree may hold HumanML3D and KIT runs: take HumanML3D's
                 runs = ckpt.find_official_runs(path, dataset="t2m")
@@ -282,6 +286,8 @@ class Engine(ComposeAPI, EditAPI):
         for_batch = batch_progress(progress, n_batches)
         info = {"seed": seed, "refine": opts.refine, "cfg": [opts.cfg, opts.refine_cfg],
                 "residual_cfg": opts.residual_cfg}
+        if isinstance(text, str) and (understood := self.understood_record(text)) is not None:
+            info["understood"] = understood  # [nearest training caption, similarity]
         for k in range(n_batches):
             i0, i1 = k * batch_size, min(num_samples, (k + 1) * batch_size)
             cond = self._batch_condition(rows, i0, i1)

@@ -1,0 +1,113 @@
+"""What a prompt was understood as: the nearest captions the model was trained on.
+
+A model folder may ship ``captions.json`` (``{"captions": [...]}``, the distinct training
+captions; ``training/caption_index.py`` writes it).  The engine embeds that list once, with
+the model's own text encoder, and compares a prompt to it by cosine similarity:
+
+>>> eng.understood("a person strolls forward", k=1)
+[('a person walks forward.', 0.83)]
+>>> eng.prompt_report("a person sits down on a chair")
+{'nearest': [...], 'known': False, 'threshold': 0.7}
+
+A model without ``captions.json`` has no index: :meth:`Understanding.understood` returns
+``[]`` and :meth:`Understanding.prompt_report` says ``known: None`` (unknown).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+#: File name of the caption index in a model folder.
+CAPTIONS_FILE = "captions.json"
+
+#: Cosine similarity (model's own text embeddings) from which a prompt counts as known.
+#: Measured with MiniLM on the bundled model's index (see tests/test_understanding.py):
+#: seen captions score 1.0, close paraphrases ("a person strolls forward", "someone bows
+#: politely") 0.75-0.9, prompts about motions it never saw ("a person sits down on a chair",
+#: "a person jumps", "a person swims") 0.45-0.65.
+KNOWN_THRESHOLD = 0.7
+
+
+def read_caption_index(model_dir: str | Path) -> tuple[list[str] | None, list[str] | None]:
+    """``(captions, motions)`` of a model folder's ``captions.json`` (``motions``: one phrase
+    per trained action, for listings), or ``(None, None)`` when it has none.  A malformed
+    file raises ValueError naming it."""
+    f = Path(model_dir) / CAPTIONS_FILE
+    if not f.is_file():
+        return None, None
+    try:
+        data = json.loads(f.read_text(encoding="utf-8"))
+        caps, motions = data["captions"], data.get("motions", [])
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        raise ValueError(f"{f}: not a caption index ({{\"captions\": [...]}}): {e}") from e
+    for name, v in (("captions", caps), ("motions", motions)):
+        if not isinstance(v, list) or not all(isinstance(c, str) for c in v):
+            raise ValueError(f"{f}: '{name}' must be a list of strings")
+    return [c for c in dict.fromkeys(caps) if c.strip()], list(motions)
+
+
+def nearest(query: np.ndarray, index: np.ndarray, captions: list[str], k: int) -> list[tuple[str, float]]:
+    """The ``k`` captions whose embeddings (rows of ``index``) are most cosine-similar to
+    ``query`` (one vector), best first."""
+    q = np.asarray(query, dtype=np.float32).reshape(-1)
+    q = q / max(float(np.linalg.norm(q)), 1e-12)
+    sims = index @ q
+    order = np.argsort(-sims, kind="stable")[: max(0, int(k))]
+    return [(captions[i], round(float(sims[i]), 4)) for i in order]
+
+
+def normalized_rows(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+class Understanding:
+    """Mixin for the engine: ``known_captions`` (set when loading a model folder) and the
+    queries against it.  Needs ``encode_text`` from the engine."""
+
+    known_captions: list[str] | None = None
+    known_motions: list[str] | None = None
+    known_threshold: float = KNOWN_THRESHOLD
+    _caption_index: np.ndarray | None = None
+
+    def caption_index(self) -> np.ndarray | None:
+        """Unit-norm embeddings of ``known_captions`` (computed on first use, then kept)."""
+        if not self.known_captions:
+            return None
+        if self._caption_index is None:
+            rows = [self.encode_text(self.known_captions[i:i + 256])
+                    for i in range(0, len(self.known_captions), 256)]
+            self._caption_index = normalized_rows(np.concatenate(rows, 0))
+        return self._caption_index
+
+    def understood(self, text: str, k: int = 3) -> list[tuple[str, float]]:
+        """The ``k`` nearest training captions to ``text`` with their cosine similarity,
+        best first; ``[]`` when the model has no caption index."""
+        index = self.caption_index()
+        if index is None:
+            return []
+        return nearest(self.encode_text([text])[0], index, self.known_captions, k)
+
+    def prompt_report(self, text: str, k: int = 3) -> dict:
+        """``{"nearest": [(caption, similarity), ...], "known": bool | None, "threshold"}``;
+        ``known`` is None (unknown) for a model without a caption index."""
+        near = self.understood(text, k)
+        known = None if not near else bool(near[0][1] >= self.known_threshold)
+        return {"nearest": near, "known": known, "threshold": self.known_threshold}
+
+    def understood_record(self, text: str | None, embedding=None) -> list | None:
+        """``[caption, similarity]`` of the nearest caption to ``text`` (or to its already
+        computed ``embedding``), for ``Motion.info``; None without text or index."""
+        if not text and embedding is None:
+            return None
+        index = self.caption_index()
+        if index is None:
+            return None
+        vec = self.encode_text([text])[0] if embedding is None else np.asarray(embedding)
+        caption, sim = nearest(vec, index, self.known_captions, 1)[0]
+        return [caption, sim]
+
+
+__all__ = ["CAPTIONS_FILE", "KNOWN_THRESHOLD", "Understanding", "read_caption_index", "nearest", "normalized_rows"]

@@ -1,0 +1,114 @@
+"""What a prompt was understood as: nearest training captions, the known/unknown warning, the
+caption index of a model folder, and the CLI's stderr lines."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from bamm_cli.main import main
+from bamm_cli.understanding import understood_lines
+from bamm_core.generation.engine import Engine
+from bamm_core.generation.understanding import CAPTIONS_FILE, nearest, read_caption_index
+
+SEEN = "a person waves the right hand."
+UNRELATED = ["a person sits down on a chair", "a person jumps", "a person swims"]
+PARAPHRASES = ["a person walks forward", "someone jogs forward happily",
+               "a person waves hello with the right hand", "a person walks backwards"]
+
+
+@pytest.fixture(scope="module")
+def engine(bundled_engine):
+    if not bundled_engine.known_captions:
+        pytest.skip("the bundled model ships no captions.json")
+    return bundled_engine
+
+
+def test_seen_caption_is_understood_as_itself(engine):
+    assert SEEN in engine.known_captions
+    near = engine.understood(SEEN, k=3)
+    assert len(near) == 3 and near[0][0] == SEEN
+    assert near[0][1] == pytest.approx(1.0, abs=1e-3)
+    assert near[0][1] >= near[1][1] >= near[2][1]
+    report = engine.prompt_report(SEEN)
+    assert report["known"] is True and report["nearest"][0][0] == SEEN
+
+
+def test_paraphrases_are_known_and_unrelated_prompts_warned(engine):
+    for text in PARAPHRASES:
+        assert engine.prompt_report(text)["known"] is True, (text, engine.understood(text, 1))
+    assert engine.understood("a person walks backwards", 1)[0][0].startswith("a person walks backward")
+    for text in UNRELATED:
+        report = engine.prompt_report(text)
+        assert report["known"] is False, (text, report["nearest"][0])
+        line, warning = understood_lines(report, text)
+        assert line.startswith("understood as: ") and text in warning
+
+
+def test_generate_records_what_it_understood(engine):
+    m = engine.generate(SEEN, length=40, seed=0)
+    caption, sim = m.info["understood"]
+    assert caption == SEEN and sim == pytest.approx(1.0, abs=1e-3)
+
+
+def test_model_folder_without_captions_is_unknown(tiny_model_dir, tmp_path):
+    assert read_caption_index(tiny_model_dir) == (None, None)
+    eng = Engine.from_pretrained(tiny_model_dir)
+    assert eng.understood("a person walks") == []
+    assert eng.prompt_report("a person walks")["known"] is None
+    assert understood_lines(eng.prompt_report("a person walks"), "a person walks") == (None, None)
+    assert "understood" not in eng.generate("a person walks", length=16, seed=0).info
+    take = eng.compose([("a person walks", 16), ("a person bows", 16)], seed=0)
+    assert all("understood" not in s for s in take.info["segments"])
+    bad = tmp_path / "bad"
+    shutil.copytree(tiny_model_dir, bad)
+    (bad / CAPTIONS_FILE).write_text('{"captions": [1, 2]}')
+    with pytest.raises(ValueError, match="captions"):
+        Engine.from_pretrained(bad)
+
+
+def test_nearest_ranks_by_cosine():
+    index = np.array([[1, 0], [0.6, 0.8], [0, 1]], np.float32)
+    assert nearest(np.array([0.0, 2.0]), index, ["a", "b", "c"], 2) == [("c", 1.0), ("b", 0.8)]
+
+
+@pytest.fixture()
+def captioned_model(tiny_model_dir, tmp_path):
+    d = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, d)
+    (d / CAPTIONS_FILE).write_text(json.dumps({
+        "motions": ["walks forward", "bows"],
+        "captions": ["a person walks forward.", "a person bows.", "a person bows happily."]}))
+    return d
+
+
+def test_cli_prints_understood_as_on_stderr(captioned_model, tmp_path, capsys):
+    code = main(["generate", "a person bows.", "--model", str(captioned_model), "--seed", "0",
+                 "--length", "1", "--out", str(tmp_path / "b.npy")])
+    err = capsys.readouterr().err
+    assert code == 0 and 'understood as: "a person bows." (1.00)' in err
+    code = main(["generate", "a person walks forward.", "a person bows happily.", "--model",
+                 str(captioned_model), "--seed", "0", "--length", "1,1", "--out", str(tmp_path / "t.npy")])
+    err = capsys.readouterr().err
+    assert code == 0
+    assert '"a person walks forward." understood as: "a person walks forward." (1.00)' in err
+    assert '"a person bows happily." understood as: "a person bows happily." (1.00)' in err
+
+
+def test_cli_info_lists_known_motions(captioned_model, tiny_model_dir, capsys):
+    assert main(["info", "--model", str(captioned_model)]) == 0
+    out = capsys.readouterr().out
+    assert "walks forward, bows" in out and "training_captions" in out
+    assert main(["info", "--model", str(tiny_model_dir)]) == 0
+    assert "unknown (the model folder has no captions.json)" in capsys.readouterr().out
+
+
+def test_compose_segments_record_what_they_understood(captioned_model):
+    eng = Engine.from_pretrained(captioned_model)
+    take = eng.compose([("a person walks forward.", 16), ("a person bows.", 16)], seed=0)
+    assert [s["understood"] for s in take.info["segments"]] == [
+        ["a person walks forward.", pytest.approx(1.0, abs=1e-3)], ["a person bows.", pytest.approx(1.0, abs=1e-3)]]
+    again = eng.recompose(take, 1, "a person bows happily.", seed=1)
+    assert again.info["segments"][1]["understood"][0] == "a person bows happily."
