@@ -6,7 +6,7 @@ import bpy
 import numpy as np
 from bpy.props import BoolProperty, FloatProperty, IntProperty, StringProperty
 
-from . import curve_path, enums, keyframes, motion_io, scene_range, variations
+from . import curve_path, enums, keyframes, motion_io, scene_range, understanding, variations
 from .core import submodule
 from .engine_loader import engine_loader, model_timebase
 from .operators_base import (
@@ -65,9 +65,10 @@ class BAMM_OT_generate(curve_path.PathOptions, EngineOperator, bpy.types.Operato
         name = self.action_name.strip() or text[:60]
 
         def work(progress):
-            out = get_engine().generate(text, length=length, seed=seed, num_samples=n, progress=progress,
-                                        **options)
+            engine = get_engine()
+            out = engine.generate(text, length=length, seed=seed, num_samples=n, progress=progress, **options)
             motions = out if isinstance(out, list) else [out]
+            understanding.remember(engine, text, motions[0])  # "understood as" under the prompt
             pipe = motion_io.pipeline()
             if points is not None:
                 follow = submodule("rigs.rig_path").follow_on_rig

@@ -5,7 +5,7 @@ import bpy
 from bpy.props import (BoolProperty, EnumProperty, FloatProperty, FloatVectorProperty, IntProperty,
                        PointerProperty, StringProperty)
 
-from . import body, dependencies, enums, operators_variations
+from . import body, dependencies, enums, operators_variations, understanding
 from .settings import shared_settings
 
 _LIMITS = enums.limits()
@@ -75,6 +75,7 @@ class BAMM_PT_panel(bpy.types.Panel):
             for line in (msg[i:i + 48] for i in range(0, len(msg), 48)):
                 box.label(text=line)
         layout.prop(s, "prompt", text="")
+        understanding.draw(layout, s.prompt)
         row = layout.row(align=True)
         row.prop(s, "length_mode", expand=True)
         if s.length_mode == "SECONDS":

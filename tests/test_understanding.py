@@ -112,3 +112,36 @@ def test_compose_segments_record_what_they_understood(captioned_model):
         ["a person walks forward.", pytest.approx(1.0, abs=1e-3)], ["a person bows.", pytest.approx(1.0, abs=1e-3)]]
     again = eng.recompose(take, 1, "a person bows happily.", seed=1)
     assert again.info["segments"][1]["understood"][0] == "a person bows happily."
+
+
+def test_addon_generate_shows_understood_under_the_prompt(captioned_model, tmp_path):
+    """Headless: Generate with a captioned model remembers the report; the panel's line."""
+    import sys
+    from pathlib import Path
+
+    bpy = pytest.importorskip("bpy")
+    import addon_utils
+
+    root = tmp_path / "addons"
+    root.mkdir()
+    (root / "bamm_motion").symlink_to(Path(__file__).resolve().parents[1] / "blender_addon",
+                                      target_is_directory=True)
+    sys.path.insert(0, str(root))
+    bpy.ops.wm.read_homefile(use_empty=True)
+    try:
+        assert addon_utils.enable("bamm_motion", default_set=True, handle_error=None) is not None
+        from bamm_motion import understanding
+
+        prefs = bpy.context.preferences.addons["bamm_motion"].preferences
+        prefs.model_folder, prefs.device = str(captioned_model), "CPU"
+        assert understanding.understood_text("a person bows.") is None  # nothing before a Generate
+        assert bpy.ops.bamm.create_armature() == {"FINISHED"}
+        assert bpy.ops.bamm.generate(prompt="a person bows.", length=1.0, seed=0) == {"FINISHED"}
+        text, known = understanding.understood_text("a person bows.")
+        assert known and text == 'understood as "a person bows." (1.00)'
+        assert understanding.understood_text("a person walks forward.") is None
+    finally:
+        if "bamm_motion.understanding" in sys.modules:
+            sys.modules["bamm_motion.understanding"].clear()
+        addon_utils.disable("bamm_motion", default_set=True)
+        sys.path.remove(str(root))
