@@ -64,7 +64,7 @@ def test_fine_tuned_model_folder_loads_and_generates(trained, dataset, tmp_path)
     assert cfg["license"] == "CC0 (test)" and cfg["name"] == "model" and cfg["fps"] == 20
     assert cfg["decoding"] == json.loads((DEFAULT_MODEL_DIR / "config.json").read_text())["decoding"]
     assert cfg["trained_on"]["takes_prepared"] == 4 and cfg["training"]["stages"]["transformer"]["step"] == 4
-    known = json.loads((out / "known_captions.json").read_text())["captions"]
+    known = json.loads((out / "captions.json").read_text())["captions"]
     assert "a person walks in a curve" in known and "a man walks forward" in known
     card = (out / "MODEL_CARD.md").read_text()
     assert "CC0 (test)" in card and "| this model |" in card and "| real |" in card

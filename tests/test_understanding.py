@@ -145,3 +145,25 @@ def test_addon_generate_shows_understood_under_the_prompt(captioned_model, tmp_p
             sys.modules["bamm_motion.understanding"].clear()
         addon_utils.disable("bamm_motion", default_set=True)
         sys.path.remove(str(root))
+
+
+def test_shipped_embeddings_are_the_ones_the_engine_would_compute(tmp_path, tiny_model_dir):
+    """captions.npy saves embedding the index at load; it must match embedding it afresh
+    (a stale or mismatched file is ignored)."""
+    import shutil
+
+    from bamm_core.generation.engine import Engine
+    from bamm_core.generation.understanding import EMBEDDINGS_FILE, write_caption_index
+
+    folder = tmp_path / "m"
+    shutil.copytree(tiny_model_dir, folder)
+    caps = ["a person walks forward.", "a person waves the right hand.", "a person bows."]
+    write_caption_index(folder, caps, encode=Engine.from_pretrained(folder).encode_text)
+    loaded = Engine.from_pretrained(folder)
+    assert loaded._caption_index is not None  # read from captions.npy, not computed
+    fresh = Engine.from_pretrained(folder)
+    fresh._caption_index = None
+    np.testing.assert_allclose(loaded.caption_index(), fresh.caption_index(), atol=2e-3)
+    assert loaded.understood("a person bows.", k=1)[0][0] == "a person bows."
+    np.save(folder / EMBEDDINGS_FILE, np.zeros((2, 5), np.float16))  # wrong shape: ignored
+    assert Engine.from_pretrained(folder)._caption_index is None

@@ -11,17 +11,19 @@ unpacked); for each label pair every caption the scheme can render
 (content, style) combination of the scheme is listed.  ``--templates`` keeps some of the
 scheme's templates (default: the first, "a person {content} {adverbial}."): the others only
 swap the subject ("someone", "the person", "a happy person"), which the text encoder maps
-close to it, and every listed caption costs embedding time at the first prompt.  The engine embeds the list with the
-model's own text encoder to report what a prompt was understood as
+close to it.  The list is embedded here with the model's own text encoder into
+``captions.npy`` (``--no-embeddings``: the engine embeds it at its first prompt), which the
+engine compares prompts to, to report what a prompt was understood as
 (:mod:`bamm_core.generation.understanding`).
 """
 from __future__ import annotations
 
 import argparse
-import json
 import tarfile
 import zipfile
 from pathlib import Path
+
+from bamm_core.generation.understanding import CAPTIONS_FILE, write_caption_index
 
 from .captions import CaptionScheme, parse_take_name
 from .prepare_bvh import ARCHIVE_SUFFIXES
@@ -97,16 +99,25 @@ def main(argv: list[str] | None = None) -> int:
                    help="comma-separated indices of the scheme's templates to use, or 'all' (default 0)")
     p.add_argument("--no-mirror", action="store_true", help="the model was trained without mirrored takes")
     p.add_argument("--out", required=True, type=Path, help="output captions.json (in the model folder)")
+    p.add_argument("--no-embeddings", action="store_true",
+                   help="do not write captions.npy (the engine then embeds the list on first use)")
     a = p.parse_args(argv)
+    if a.out.name != CAPTIONS_FILE:
+        p.error(f"--out must name the model folder's {CAPTIONS_FILE}, got {a.out}")
     scheme = CaptionScheme.load(a.captions)
     if a.templates != "all":
         scheme.templates = [scheme.templates[int(i)] for i in a.templates.split(",")]
     pairs = label_pairs(scheme, take_names(a.src) if a.src else None)
     caps = caption_list(scheme, pairs, mirror=not a.no_mirror)
     motions = motion_list(scheme, pairs, mirror=not a.no_mirror)
-    a.out.write_text(json.dumps({"motions": motions, "captions": caps}, indent=0) + "\n")
+    encode = None
+    if not a.no_embeddings:  # the model's own text encoder, as the engine would embed them
+        from bamm_core.generation.engine import Engine
+
+        encode = Engine.from_pretrained(a.out.parent).encode_text
+    write_caption_index(a.out.parent, caps, motions, encode)
     print(f"{len(caps)} captions from {len(pairs)} (content, style) pairs -> {a.out} "
-          f"({a.out.stat().st_size / 1024:.0f} KiB)")
+          f"({a.out.stat().st_size / 1024:.0f} KiB)" + ("" if encode is None else " + captions.npy"))
     return 0
 
 

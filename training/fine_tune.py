@@ -15,7 +15,7 @@ card.  Everything lives in ``MODEL_DIR/run/`` (``state.json``: the request, the 
 each stage's result; ``config.json``: the preset; one run folder per stage): Ctrl-C checkpoints
 the running stage, and the same command continues it with the rest of the budget; a finished run
 is not redone.  The result is a model folder (:func:`training.export_model.export`) with
-``known_captions.json`` and ``MODEL_CARD.md`` (:mod:`.model_card`).
+``captions.json`` (the caption index) and ``MODEL_CARD.md`` (:mod:`.model_card`).
 """
 from __future__ import annotations
 

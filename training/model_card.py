@@ -2,7 +2,7 @@
 
 :func:`finish_model` exports the run (:func:`training.export_model.export`, float16 like the
 bundled model) with the dataset summary in ``config.json`` (``trained_on``), writes
-``known_captions.json`` (the training captions and how many motions each describes) and
+``captions.json`` + ``captions.npy`` (the training captions, the engine's caption index) and
 ``MODEL_CARD.md``: the dataset, the training, and a few held-out clips (test split, else val,
 else train) generated from their captions at their length by the new model and by the model it
 started from, measured against the real clips: physical plausibility
@@ -20,7 +20,6 @@ import numpy as np
 
 from bamm_core.motion.features import recover_from_ric
 
-from .checkpoints import write_json
 from .dataset import HumanML3DDir
 from .metrics import physical_metrics
 from .tokenizer_fit import POOR_FIT_M, POOR_PEAK_M
@@ -89,7 +88,7 @@ def known_captions(data: HumanML3DDir) -> dict[str, int]:
 
 
 def finish_model(req, out: Path, run: Path, data: HumanML3DDir, summary: dict, state: dict, log=print) -> None:
-    """Export the run to ``out`` with ``known_captions.json`` and ``MODEL_CARD.md``."""
+    """Export the run to ``out`` with its caption index and ``MODEL_CARD.md``."""
     from bamm_core.generation.options import SamplingOptions
 
     from .export_model import export
@@ -111,7 +110,11 @@ def finish_model(req, out: Path, run: Path, data: HumanML3DDir, summary: dict, s
     export(run, out, name=name, license=req.license, fp16=True,
            options=SamplingOptions.from_config(base_cfg), extra={"trained_on": trained_on, "training": training})
     caps = known_captions(data)
-    write_json(out / "known_captions.json", {"captions": caps, "motions": len(data.names("train"))})
+    from bamm_core.generation.engine import Engine
+    from bamm_core.generation.understanding import write_caption_index
+
+    # the caption index "understood as" compares prompts to, embedded with the model's encoder
+    write_caption_index(out, list(caps), encode=Engine.from_pretrained(out).encode_text)
     log(f"evaluating on up to {req.eval_clips} held-out clips ...")
     models = {"this model": out} if base is None else {"this model": out, f"start ({base_cfg.get('name')})": base}
     ev = evaluate_models(models, data, req.eval_clips, req.seed) if req.eval_clips > 0 else {"clips": []}
@@ -143,7 +146,7 @@ def model_card(name: str, license: str, trained_on: dict, training: dict, caps: 
                   f"(joints over {POOR_FIT_M} m off on average or {POOR_PEAK_M} m at some frame): "
                   + ", ".join(f"{k} ({v:.2f} m)" for k, v in fit["poor"].items())
                   + "; these motions need `--retrain-tokenizer`.", ""]
-    lines += [f"## What it knows ({len(caps)} captions; all in `known_captions.json`)", ""]
+    lines += [f"## What it knows ({len(caps)} captions; all in `captions.json`)", ""]
     lines += [f"- {c} ({n})" for c, n in list(caps.items())[:20]] + (["- ..."] if len(caps) > 20 else [])
     lines += ["", "## Quick evaluation", ""]
     if not ev.get("clips"):

@@ -43,7 +43,7 @@ from .edit_api import EditAPI
 from .options import SamplingOptions, resolve_options
 from .progress import GenerationCancelled, ProgressFn, batch_progress
 from .prompt import check_prompt
-from .understanding import Understanding, read_caption_index
+from .understanding import Understanding, read_caption_embeddings, read_caption_index
 
 #: Samples generated together by generate()/generate_iter() (memory bounded by this).
 DEFAULT_BATCH_SIZE = 16
@@ -105,6 +105,9 @@ class Engine(ComposeAPI, EditAPI, Understanding):
             engine = cls(ckpt.load_model_dir(path, device), device)
             # what "understood as" compares to (None, None: the model has no caption index)
             engine.known_captions, engine.known_motions = read_caption_index(path)
+            if engine.known_captions:
+                engine._caption_index = read_caption_embeddings(
+                    path, len(engine.known_captions), engine.transformer.clip_dim)
             return engine
         if path.is_dir():
             try:  # a release tree may hold HumanML3D and KIT runs: take HumanML3D's

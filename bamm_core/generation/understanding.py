@@ -9,7 +9,9 @@ the model's own text encoder, and compares a prompt to it by cosine similarity:
 >>> eng.prompt_report("a person sits down on a chair")
 {'nearest': [...], 'known': False, 'threshold': 0.7}
 
-A model without ``captions.json`` has no index: :meth:`Understanding.understood` returns
+``captions.npy`` beside it (float16 embeddings, one row per caption, written with the index)
+saves embedding the list when the engine loads; without it the list is embedded on the first
+prompt.  A model without ``captions.json`` has no index: :meth:`Understanding.understood` returns
 ``[]`` and :meth:`Understanding.prompt_report` says ``known: None`` (unknown).
 """
 from __future__ import annotations
@@ -19,8 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-#: File name of the caption index in a model folder.
+#: File names of the caption index in a model folder (the embeddings are optional).
 CAPTIONS_FILE = "captions.json"
+EMBEDDINGS_FILE = "captions.npy"
 
 #: Cosine similarity (model's own text embeddings) from which a prompt counts as known.
 #: Measured with MiniLM on the bundled model's index (benchmarks/bench_understanding.py):
@@ -46,6 +49,32 @@ def read_caption_index(model_dir: str | Path) -> tuple[list[str] | None, list[st
         if not isinstance(v, list) or not all(isinstance(c, str) for c in v):
             raise ValueError(f"{f}: '{name}' must be a list of strings")
     return [c for c in dict.fromkeys(caps) if c.strip()], list(motions)
+
+
+def read_caption_embeddings(model_dir: str | Path, count: int, dim: int) -> np.ndarray | None:
+    """Unit-norm rows of the folder's ``captions.npy`` when it matches ``count`` captions of
+    ``dim``-d embeddings; None otherwise (then they are computed on first use)."""
+    f = Path(model_dir) / EMBEDDINGS_FILE
+    if not f.is_file():
+        return None
+    emb = np.load(f, allow_pickle=False)
+    if emb.shape != (count, dim) or not np.isfinite(emb).all():
+        return None
+    return normalized_rows(emb)
+
+
+def write_caption_index(model_dir: str | Path, captions: list[str], motions: list[str] = (),
+                        encode=None) -> Path:
+    """Write ``captions.json`` (and, with ``encode(list[str]) -> (N, D)``, the model's text
+    encoder, ``captions.npy``) into a model folder; returns the JSON's path."""
+    out = Path(model_dir) / CAPTIONS_FILE
+    caps = [c for c in dict.fromkeys(captions) if c.strip()]
+    out.write_text(json.dumps({"motions": list(motions), "captions": caps}, indent=0) + "\n",
+                   encoding="utf-8")
+    if encode is not None:
+        rows = [np.asarray(encode(caps[i:i + 256]), np.float32) for i in range(0, len(caps), 256)]
+        np.save(Path(model_dir) / EMBEDDINGS_FILE, np.concatenate(rows, 0).astype(np.float16))
+    return out
 
 
 def nearest(query: np.ndarray, index: np.ndarray, captions: list[str], k: int) -> list[tuple[str, float]]:
@@ -110,4 +139,5 @@ class Understanding:
         return [caption, sim]
 
 
-__all__ = ["CAPTIONS_FILE", "KNOWN_THRESHOLD", "Understanding", "read_caption_index", "nearest", "normalized_rows"]
+__all__ = ["CAPTIONS_FILE", "EMBEDDINGS_FILE", "KNOWN_THRESHOLD", "Understanding", "read_caption_index",
+           "read_caption_embeddings", "write_caption_index", "nearest", "normalized_rows"]
