@@ -15,7 +15,7 @@ import bpy
 import numpy as np
 from bpy.props import BoolProperty, IntProperty, StringProperty
 
-from . import curve_path, keyframes, motion_io, scene_range, timeline
+from . import curve_path, keyframes, motion_io, scene_range, timeline, understanding
 from .core import submodule
 from .engine_loader import engine_loader, model_timebase
 from .operators_base import EngineOperator, Plan, contacts_for, feet_lock, lookup_armature, scene_fps, settings
@@ -73,8 +73,10 @@ class BAMM_OT_generate_timeline(curve_path.PathOptions, EngineOperator, bpy.type
 
         def work(progress):
             seg = submodule("generation.compose").Segment
-            m = get_engine().compose([seg(p, n) for p, n in zip(prompts, lengths)], seed=seed,
-                                     progress=progress, **options)
+            eng = get_engine()
+            m = eng.compose([seg(p, n) for p, n in zip(prompts, lengths)], seed=seed,
+                            progress=progress, **options)
+            understanding.remember_segments(eng, m)  # "understood as" in the timeline list
             pipe = motion_io.pipeline()
             if points is not None:
                 pose = submodule("rigs.rig_path").follow_on_rig(retargeter, m.joints, tb.fps, fps, points,
@@ -156,7 +158,9 @@ class BAMM_OT_regenerate_segment(EngineOperator, bpy.types.Operator):
             eng = get_engine()
             m = eng.motion_from_joints(joints)
             m.info["segments"] = info
-            m2 = eng.recompose(m, k, prompt=text, seed=seed, progress=progress, cfg=cfg)
+            m2 = eng.recompose(m, k, prompt=text, seed=seed, progress=progress, cfg=cfg,
+                               blend=0)  # the panel's Blend frames is applied to the keys
+            understanding.remember_segments(eng, m2)
             pose = pipe.motion_to_rig(retargeter, m2.joints, tb.fps, fps, scale=scale, n_out=a1 - a0 + 1,
                                       frames=slice(f0 - a0, f1 - a0 + 1), contacts=contacts_for(lock, m2))
             return np.arange(f0, f1 + 1), pose

@@ -2,13 +2,14 @@
 
 The list shows the scene's prompt markers (named ``"> <prompt>"``) in frame order: prompt,
 start frame and length in frames (to the next prompt marker; the last one to the scene's end,
-or "auto" when its length is predicted).  Other markers are not listed.
+or "auto" when its length is predicted) and, after a Generate Timeline, what the model
+understood each prompt as.  Other markers are not listed.
 """
 from __future__ import annotations
 
 import bpy
 
-from . import dependencies, timeline
+from . import dependencies, timeline, understanding
 
 
 class BAMM_UL_prompt_markers(bpy.types.UIList):
@@ -24,9 +25,13 @@ class BAMM_UL_prompt_markers(bpy.types.UIList):
         last = k + 1 == len(markers)
         length = "auto" if last and scene.bamm.timeline_predict_last else \
             str(timeline.segment_end(scene, markers, k) - item.frame)
+        prompt = timeline.marker_prompt(item.name)
         row = layout.row(align=True)
-        row.label(text=timeline.marker_prompt(item.name) or "(empty prompt)", icon="MARKER_HLT")
+        row.label(text=prompt or "(empty prompt)", icon="MARKER_HLT")
         row.label(text=f"{item.frame}  +{length}")
+        shown = understanding.understood_text(prompt or "")  # after a Generate Timeline
+        if shown is not None:
+            row.label(text=shown[0].replace("understood as ", "≈ "), icon="INFO" if shown[1] else "ERROR")
 
     def filter_items(self, context, data, propname):
         items = getattr(data, propname)

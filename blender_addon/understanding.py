@@ -13,7 +13,16 @@ _MAX = 64
 def remember(engine, prompt: str, motion) -> None:
     """Keep what ``engine`` understood ``prompt`` as (from a generated motion's info); a model
     without a caption index leaves nothing."""
-    record = (getattr(motion, "info", None) or {}).get("understood")
+    remember_record(engine, prompt, (getattr(motion, "info", None) or {}).get("understood"))
+
+
+def remember_segments(engine, motion) -> None:
+    """The same for each segment of a composed motion (the timeline list shows them)."""
+    for seg in (getattr(motion, "info", None) or {}).get("segments", []):
+        remember_record(engine, seg.get("prompt", ""), seg.get("understood"))
+
+
+def remember_record(engine, prompt: str, record) -> None:
     if not record:
         return
     caption, sim = str(record[0]), float(record[1])
@@ -43,4 +52,4 @@ def clear() -> None:
     _reports.clear()
 
 
-__all__ = ["remember", "understood_text", "draw", "clear"]
+__all__ = ["remember", "remember_segments", "remember_record", "understood_text", "draw", "clear"]

@@ -140,6 +140,15 @@ def test_addon_generate_shows_understood_under_the_prompt(captioned_model, tmp_p
         text, known = understanding.understood_text("a person bows.")
         assert known and text == 'understood as "a person bows." (1.00)'
         assert understanding.understood_text("a person walks forward.") is None
+        # Generate Timeline: each prompt marker's segment reports what it was understood as
+        scene = bpy.context.scene
+        scene.frame_start, scene.frame_end = 1, 40
+        for frame, prompt in ((1, "a person walks forward."), (20, "a person swims.")):
+            assert bpy.ops.bamm.add_prompt_marker(prompt=prompt, frame=frame) == {"FINISHED"}
+        assert bpy.ops.bamm.generate_timeline(seed=0) == {"FINISHED"}
+        text, known = understanding.understood_text("a person walks forward.")
+        assert known and text == 'understood as "a person walks forward." (1.00)'
+        assert understanding.understood_text("a person swims.") is not None
     finally:
         if "bamm_motion.understanding" in sys.modules:
             sys.modules["bamm_motion.understanding"].clear()
