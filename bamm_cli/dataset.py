@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from .errors import UserError, one_line
+from .errors import UserError, one_line, training_module
 
 
 def add_parser(sub, parents: list[argparse.ArgumentParser]) -> argparse.ArgumentParser:
@@ -41,19 +41,15 @@ def add_parser(sub, parents: list[argparse.ArgumentParser]) -> argparse.Argument
 
 
 def cmd_dataset(args) -> int:
-    try:
-        from training.library import DatasetError, build_library
-        from training.prepare_bvh import FPS
-    except ImportError as e:
-        raise UserError(f"bamm dataset needs the training package of a source checkout ({e})") from None
+    library = training_module("library", "dataset")
     quiet = getattr(args, "quiet", False)
     log = (lambda *a, **k: None) if quiet else print
     try:
-        build_library(args.src, args.out, captions=args.captions, skeleton_map=args.skeleton_map,
-                      fps_out=args.fps_out or FPS, check=args.check, overwrite=args.overwrite,
+        library.build_library(args.src, args.out, captions=args.captions, skeleton_map=args.skeleton_map,
+                      fps_out=args.fps_out or library.FPS, check=args.check, overwrite=args.overwrite,
                       mirror=not args.no_mirror, min_seconds=args.min_seconds, seed=args.seed,
                       progress=not quiet, log=log)
-    except (DatasetError, ValueError, FileNotFoundError, PermissionError) as e:
+    except (library.DatasetError, ValueError, FileNotFoundError, PermissionError) as e:
         raise UserError(one_line(e)) from None
     return 0
 

@@ -31,4 +31,15 @@ def user_errors(prefix: str = "") -> Iterator[None]:
         raise UserError(prefix + one_line(e)) from None
 
 
-__all__ = ["UserError", "one_line", "user_errors"]
+def training_module(name: str, command: str):
+    """``training.<name>`` for the ``bamm <command>`` that needs it (the training package of
+    a source checkout), or a UserError saying so."""
+    import importlib
+
+    try:
+        return importlib.import_module(f"training.{name}")
+    except ImportError as e:
+        raise UserError(f"bamm {command} needs the training package of a source checkout ({e})") from None
+
+
+__all__ = ["training_module", "UserError", "one_line", "user_errors"]

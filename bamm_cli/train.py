@@ -15,7 +15,7 @@ import contextlib
 import io
 import sys
 
-from .errors import UserError, one_line
+from .errors import UserError, one_line, training_module
 
 
 def add_parser(sub, parents: list[argparse.ArgumentParser]) -> argparse.ArgumentParser:
@@ -50,10 +50,8 @@ def add_parser(sub, parents: list[argparse.ArgumentParser]) -> argparse.Argument
 
 
 def cmd_train(args) -> int:
-    try:
-        from training.fine_tune import TrainError, TrainInterrupted, TrainRequest, train_model
-    except ImportError as e:
-        raise UserError(f"bamm train needs the training package of a source checkout ({e})") from None
+    fine_tune = training_module("fine_tune", "train")
+    TrainError, TrainInterrupted = fine_tune.TrainError, fine_tune.TrainInterrupted
     from bamm_core.model.devices import resolve_device
 
     quiet = getattr(args, "quiet", False)
@@ -61,7 +59,7 @@ def cmd_train(args) -> int:
         resolve_device(args.device)
     except ValueError as e:
         raise UserError(one_line(e)) from None
-    req = TrainRequest(dataset=args.dataset, out=args.out, base=args.base, minutes=args.minutes,
+    req = fine_tune.TrainRequest(dataset=args.dataset, out=args.out, base=args.base, minutes=args.minutes,
                        device=args.device, config=args.config, name=args.name, license=args.license,
                        retrain_tokenizer=args.retrain_tokenizer, max_steps=args.max_steps,
                        batch_size=args.batch_size, lr=args.lr, seed=args.seed, overwrite=args.overwrite,
@@ -69,7 +67,7 @@ def cmd_train(args) -> int:
     log = (lambda *a, **k: None) if quiet else (lambda msg: print(msg, file=sys.stderr))
     try:
         with contextlib.redirect_stdout(io.StringIO()) if quiet else contextlib.nullcontext():
-            train_model(req, log=log)
+            fine_tune.train_model(req, log=log)
     except TrainInterrupted as e:
         print(f"bamm train: {e}", file=sys.stderr)
         return 130
