@@ -1,0 +1,124 @@
+"""The judge's table (issue #12): real test clips, the tokenizer round trip and the bundled model.
+
+    .venv/bin/python -m training.judge.train_classifier --data data_prepared/bandai --out training_state/judge
+    .venv/bin/python benchmarks/bench_judge.py [--data data_prepared/bandai] [--per-class 1] [--seeds 2]
+
+Rows: real test clips; the same clips encoded and decoded by the bundled model's tokenizer
+(``Engine.motion_from_joints`` + ``Engine.decode_tokens``); the bundled model
+(``Engine.from_pretrained().generate``) prompted with each clip's first caption (caption
+wording, the clip's length) and with the held-out free-wording prompts of
+``training/judge/prompts.json`` (model-predicted length), each as delivered (rigid skeleton,
+planted feet) and as predicted (``Motion.raw_joints``).  Columns: the share the judge's
+classifier puts in the asked class, jerk (m/s^3), foot skating share, floor penetration and
+floating (m), the share that goes where asked (:mod:`training.judge.locomotion`) and the
+bone-length variation (:mod:`training.judge.physics`); then right-class share per class.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bamm_core.generation.engine import Engine  # noqa: E402
+from training.judge.classifier import Judge  # noqa: E402
+from training.judge.labels import CLASSES, class_of  # noqa: E402
+from training.judge.locomotion import goes_where_asked  # noqa: E402
+from training.judge.physics import NAMES, physical  # noqa: E402
+from training.judge.prompts import load_prompts  # noqa: E402
+
+
+def pick_clips(root: Path, per_class: int) -> list[str]:
+    """The first ``per_class`` test clips of each class (test.txt order)."""
+    chosen: dict[str, list[str]] = defaultdict(list)
+    for n in (root / "test.txt").read_text().split():
+        if len(chosen[class_of(n)]) < per_class:
+            chosen[class_of(n)].append(n)
+    return [n for c in CLASSES for n in chosen.get(c, [])]
+
+
+def first_caption(root: Path, name: str) -> str:
+    return (root / "texts" / f"{name}.txt").read_text(encoding="utf-8").splitlines()[0].split("#")[0]
+
+
+def round_trip(engine: Engine, joints: np.ndarray) -> np.ndarray:
+    m = engine.motion_from_joints(joints)
+    ids = torch.as_tensor(m.tokens)[None]
+    frames = min(len(joints), ids.shape[1] * engine.timebase.frames_per_token)
+    return engine.decode_tokens(ids, [frames])[0][1]
+
+
+def score(judge: Judge, items: list[tuple[str, np.ndarray]]) -> dict:
+    """items: (asked class, joints) -> the row's figures and per-class hits."""
+    pred = judge.predict([j for _, j in items])
+    phys = [physical(j) for _, j in items]
+    row = {"n": len(items), "class": float(np.mean([p == c for p, (c, _) in zip(pred, items)])),
+           "where": float(np.mean([goes_where_asked(j, c) for c, j in items]))}
+    row.update({k: float(np.mean([p[k] for p in phys])) for k in NAMES})
+    per = defaultdict(list)
+    for p, (c, _) in zip(pred, items):
+        per[c].append(p == c)
+    row["per_class"] = {c: float(np.mean(v)) for c, v in per.items()}
+    return row
+
+
+def print_tables(rows: dict[str, dict]) -> None:
+    print(f"\n{'row':34s} {'n':>4s} {'class':>6s} {'jerk':>7s} {'skate':>6s} {'pen m':>6s} "
+          f"{'float m':>7s} {'where':>6s} {'bone var':>8s}")
+    for name, r in rows.items():
+        print(f"{name:34s} {r['n']:4d} {r['class']:6.2f} {r['jerk']:7.1f} {r['skating']:6.3f} "
+              f"{r['penetration']:6.3f} {r['floating']:7.3f} {r['where']:6.2f} {r['bone_var']:8.4f}")
+    short = ["real", "tokenizer", "caption", "caption raw", "free", "free raw"][:len(rows)]
+    print(f"\nright class per class\n{'class':20s} " + " ".join(f"{s:>12s}" for s in short))
+    for c in CLASSES:
+        cells = [rows[k]["per_class"].get(c) for k in rows]
+        print(f"{c:20s} " + " ".join(f"{'-':>12s}" if v is None else f"{v:12.2f}" for v in cells))
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", type=Path, default=Path("data_prepared/bandai"))
+    p.add_argument("--judge", type=Path, default=Path("training_state/judge/classifier.pt"))
+    p.add_argument("--per-class", type=int, default=1, help="test clips per class")
+    p.add_argument("--seeds", type=int, default=2, help="samples per prompt")
+    p.add_argument("--threads", type=int, default=2)
+    a = p.parse_args(argv)
+    torch.set_num_threads(a.threads)
+    if not (a.data / "test.txt").is_file():
+        sys.exit(f"no prepared dataset at {a.data}: run `bamm dataset ../shared/data/bandai-namco "
+                 f"--out {a.data} --captions ../shared/data/bandai-namco/captions.json` first")
+    t0 = time.perf_counter()
+    judge, engine = Judge.load(a.judge), Engine.from_pretrained()
+    names = pick_clips(a.data, a.per_class)
+    clips = [(class_of(n), np.load(a.data / "new_joints" / f"{n}.npy")) for n in names]
+    max_f = engine.timebase.max_frames
+    rows = {"real test clips": score(judge, clips),
+            "tokenizer round trip": score(judge, [(c, round_trip(engine, j[:max_f])) for c, j in clips])}
+    cap, cap_raw, free, free_raw = [], [], [], []
+    for n, (c, j) in zip(names, clips):
+        for m in engine.generate(first_caption(a.data, n), min(len(j), max_f), seed=0,
+                                 num_samples=max(2, a.seeds))[:a.seeds]:
+            cap.append((c, m.joints))
+            cap_raw.append((c, m.raw_joints))
+    for c, prompts in load_prompts("held_out").items():
+        for text in prompts:
+            for m in engine.generate(text, None, seed=0, num_samples=max(2, a.seeds))[:a.seeds]:
+                free.append((c, m.joints))
+                free_raw.append((c, m.raw_joints))
+    rows["model, caption wording"] = score(judge, cap)
+    rows["model, caption wording (raw)"] = score(judge, cap_raw)
+    rows["model, free wording held-out"] = score(judge, free)
+    rows["model, free held-out (raw)"] = score(judge, free_raw)
+    print_tables(rows)
+    print(f"\n{len(names)} test clips, {a.seeds} seed(s) per prompt, {time.perf_counter() - t0:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
