@@ -108,3 +108,11 @@ def test_real_test_clips_go_where_their_class_asks():
     names = (PREPARED / "test.txt").read_text().split()[::10]
     ok = [goes_where_asked(np.load(PREPARED / "new_joints" / f"{n}.npy"), class_of(n)) for n in names]
     assert np.mean(ok) > 0.95
+
+
+@pytest.mark.skipif(not (PREPARED / "test.txt").is_file(), reason="no prepared Bandai set")
+def test_committed_classifier_knows_real_test_clips():
+    judge = Judge.load(ROOT / "training_state" / "judge" / "classifier.pt")
+    names = (PREPARED / "test.txt").read_text().split()[::5]
+    joints = [np.load(PREPARED / "new_joints" / f"{n}.npy") for n in names]
+    assert accuracy(judge, joints, [class_of(n) for n in names]) > 0.9
