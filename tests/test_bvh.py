@@ -5,6 +5,7 @@ import pytest
 
 from bamm_core.formats import bvh as B
 from bamm_core.formats import smpl22_bvh as S
+from bamm_core.motion.rotation_solver import normalize
 from bamm_core.motion.rotations import euler_to_matrix
 from bamm_core.rigs.bvh_joints import bvh_joints, read_bvh_joints
 
@@ -98,7 +99,7 @@ def test_save_smpl22_bvh_reproduces_reference_positions(ref_joints, tmp_path):
     assert [j.channels for j in b.joints][:2] == [S._ROOT_CHANNELS, S._JOINT_CHANNELS]
     assert b.num_frames == 170 and abs(b.frame_time - 0.05) < 1e-9
     # offsets: template directions (sibling bones of Hips/Spine2 within a few degrees)
-    cosang = (S._unit(b.offsets[1:]) * S._unit(S.SMPL22_BVH_OFFSETS[1:])).sum(-1)
+    cosang = (normalize(b.offsets[1:], 1e-12) * normalize(S.SMPL22_BVH_OFFSETS[1:], 1e-12)).sum(-1)
     assert np.degrees(np.arccos(np.clip(cosang, -1, 1))).max() < 5.0
     joints = S.bvh_to_smpl22(b)
     err = np.linalg.norm(joints - ref_joints, axis=-1).max()

@@ -16,7 +16,6 @@ from bamm_cli.inputs import read_input
 from bamm_cli.main import main
 from bamm_core.motion.clip import Motion
 from bamm_core.formats.motion_file import numbered, write_motion
-from bamm_core.formats.paths import atomic_path
 from bamm_core.motion.timebase import HUMANML3D, Timebase
 
 REPO = Path(__file__).resolve().parents[1]
@@ -118,17 +117,6 @@ def test_preview_command_writes_a_gif(tmp_path, real_joints, capsys):
 def test_mp4_without_ffmpeg_is_a_user_error(tmp_path, capsys):
     code, _, err = run_main(["generate", "walk", "--out", tmp_path / "w.mp4"], capsys)
     assert code == 1 and "ffmpeg" in err and len(err.strip().splitlines()) == 1
-
-
-def test_atomic_write_leaves_old_file_on_failure(tmp_path):
-    target = tmp_path / "keep.npy"
-    np.save(target, np.zeros(3))
-    with pytest.raises(KeyboardInterrupt):
-        with atomic_path(target) as tmp:
-            Path(tmp).write_bytes(b"half")
-            raise KeyboardInterrupt
-    assert np.array_equal(np.load(target), np.zeros(3))
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.npy"]
 
 
 def test_numbered_outputs():

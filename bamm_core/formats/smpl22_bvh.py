@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 
 from .bvh import BVH, BVHJoint, write_bvh
-from ..motion.rotation_solver import PRIMARY_CHILD, normalize, segment_frames, solve_world_rotations
+from ..motion.rigid_skeleton import rigid_offsets
+from ..motion.rotation_solver import solve_world_rotations
 from ..motion.rotations import matrix_to_euler
-from ..motion.skeleton import HUMANML3D
 from ..motion.timebase import HUMANML3D as HUMANML3D_TIMEBASE
 
 # Joint names, parents and OFFSETs (metres) of ``smpl22_template.bvh`` (MoMask release, MIT), in
@@ -58,11 +58,6 @@ def smpl22_template_bvh(offsets: np.ndarray | None = None, frame_time: float = 0
 #: template index of each HumanML3D joint (the inverse of SMPL22_BVH_TO_T2M)
 T2M_TO_SMPL22_BVH = [SMPL22_BVH_TO_T2M.index(t) for t in range(22)]
 SMPL22_NAME_MAP = {t2m: SMPL22_BVH_NAMES[i] for i, t2m in enumerate(SMPL22_BVH_TO_T2M)}
-_BRANCHING = (0, 9)  # HumanML3D joints with several children: pelvis, spine3
-
-
-def _unit(v: np.ndarray) -> np.ndarray:
-    return normalize(v, 1e-12)
 
 
 def rest_joints(offsets: np.ndarray) -> np.ndarray:
@@ -78,21 +73,12 @@ def _rest_offsets_for(joints: np.ndarray, template: np.ndarray) -> np.ndarray:
     """Rest offsets (template order) with the template's directions, the motion's (median)
     bone lengths, and below the two branching joints (pelvis, spine3) the motion's own
     sibling geometry in the solver's frame of that joint, so one rotation places all its
-    children exactly.  ``joints``: ``(F, 22, 3)`` in HumanML3D order."""
-    offs = template.copy()
-    for i, p in enumerate(SMPL22_BVH_PARENTS):
-        if p >= 0:
-            a, b = SMPL22_BVH_TO_T2M[i], SMPL22_BVH_TO_T2M[p]
-            offs[i] = _unit(template[i]) * np.median(np.linalg.norm(joints[:, a] - joints[:, b], axis=-1))
-    child = {j: PRIMARY_CHILD[j] for j in _BRANCHING}
-    rest_frames = segment_frames(rest_joints(offs), child)
-    posed = segment_frames(joints, child)
-    for j in _BRANCHING:
-        rot = posed[j] @ rest_frames[j].T                                        # (F, 3, 3)
-        for k in (k for k in range(22) if HUMANML3D.parents[k] == j):
-            local = np.einsum("fji,fj->fi", rot, joints[:, k] - joints[:, j])
-            i = T2M_TO_SMPL22_BVH[k]
-            offs[i] = _unit(np.median(local, axis=0)) * np.linalg.norm(offs[i])
+    children exactly (the rigid skeleton's fit without refinement rounds).  ``joints``:
+    ``(F, 22, 3)`` in HumanML3D order."""
+    offs = rigid_offsets(joints, iterations=0, directions=template[T2M_TO_SMPL22_BVH])
+    offs = offs[SMPL22_BVH_TO_T2M]
+    root = SMPL22_BVH_PARENTS.index(-1)
+    offs[root] = template[root]  # the hips' offset from the origin is the template's
     return offs
 
 

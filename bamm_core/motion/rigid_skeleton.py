@@ -51,12 +51,15 @@ def fit_rotations(rest_vectors: np.ndarray, posed_vectors: np.ndarray) -> np.nda
     return np.swapaxes(vt, -1, -2) @ np.swapaxes(u, -1, -2)
 
 
-def rigid_offsets(joints: np.ndarray, iterations: int = 2) -> np.ndarray:
+def rigid_offsets(joints: np.ndarray, iterations: int = 2,
+                  directions: np.ndarray | None = None) -> np.ndarray:
     """(22, 3) offsets of the rigid skeleton that fits ``joints`` ``(T, 22, 3)`` best (see
-    the module docstring): median bone lengths; below a branching joint, the children's
-    median directions in that joint's frame (the solver's at first, then the fitted one)."""
+    the module docstring): median bone lengths along ``directions`` (default the skeleton's
+    raw offsets); below a branching joint, the children's median directions in that joint's
+    frame (the solver's at first, then, for ``iterations`` rounds, the fitted one)."""
     x = np.asarray(joints, dtype=np.float64)
-    offs = normalize(RAW_OFFSETS) * np.median(bone_lengths(x), axis=0)[:, None]
+    dirs = RAW_OFFSETS if directions is None else np.asarray(directions, dtype=np.float64)
+    offs = normalize(dirs, 1e-12) * np.median(bone_lengths(x), axis=0)[:, None]
     child = {j: PRIMARY_CHILD[j] for j in BRANCHING}
     rest_frames = segment_frames(rest_pose(offs), child)
     posed = segment_frames(x, child)
