@@ -179,8 +179,8 @@ def main(argv=None) -> int:
         results.append((b, np_v, t_setup, result, t_test))
         print(f"[matrix] Blender {b.version}: {result} ({t_test:.0f} s)", flush=True)
     print()
-    print(f"| Blender (bpy) | Python | NumPy | setup | result | tests |")
-    print(f"|---|---|---|---|---|---|")
+    print("| Blender (bpy) | Python | NumPy | setup | result | tests |")
+    print("|---|---|---|---|---|---|")
     for b, np_v, t_setup, result, t_test in results:
         print(f"| {b.version} ({b.bpy}) | {b.python} | {np_v} | {t_setup:.0f} s | {result} | {t_test:.0f} s |")
     return 0 if all(r[3].startswith("PASS") for r in results) else 1

@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = p.parse_args(argv)
     run = start_run(args, "vq")
     cfg, vc, ds_cfg, seed = run.cfg, run.stage, run.dataset, run.seed
-    info, device, out = run.info, run.device, run.out
+    info, device = run.info, run.device
 
     data = HumanML3DDir(args.data, fps=ds_cfg.get("fps"))
     mean, std = data.mean, model_std(data.std)
