@@ -288,3 +288,48 @@ def test_export_model_loads_in_engine(tmp_path, runs, text_cache):
         assert m.joints.shape == (40, 22, 3) and np.isfinite(m.joints).all()
     with pytest.raises(FileNotFoundError, match="last.pt"):
         export_model.main(["--runs", str(tmp_path), "--out", str(tmp_path / "x")])
+
+
+def test_tune_decoder_keeps_every_code_and_learns(tmp_path, tiny_data, vq_run):
+    """The decoder fine-tune (issue #12) changes the decoder only: encoder, codebooks and the
+    codes of every clip stay identical, its loss goes down, and its checkpoint still reads as a
+    tokenizer whose codes are those of the VQ step it started from."""
+    from training.train_vq import codes_step, load_vq
+    from training.tune_decoder import main
+
+    out = tmp_path / "dec"
+    res = _run(main, ["--data", str(tiny_data), "--config", "tiny", "--vq", str(vq_run), "--out", str(out),
+                      "--max-steps", "30"])
+    assert res["step"] == 30
+    before, st0 = load_vq(vq_run)
+    after, st1 = load_vq(out)
+    for name, p in before.state_dict().items():
+        same = torch.equal(p, after.state_dict()[name])
+        assert same != name.startswith("decoder."), name
+    data = HumanML3DDir(tiny_data)
+    for it in data.items("val"):
+        x = torch.from_numpy(((it["features"] - st0["mean"].numpy()) / st0["std"].numpy())[:64]).float()[None]
+        assert torch.equal(before.encode(x)[0], after.encode(x)[0])
+    assert codes_step(st1) == int(st0["step"]) and int(st1["step"]) == 30
+    losses = _losses(out)
+    assert losses[-5:].mean() < losses[:5].mean()
+    import csv
+    with open(out / "log.csv") as f:
+        assert {"acc", "foot", "vel", "joints"} <= set(next(csv.DictReader(f)))
+
+
+def test_motion_loss_is_zero_for_the_real_motion_but_its_feet(shared_dir):
+    """motion_loss of a real clip against itself: every term 0 but the foot term, the real feet's
+    own horizontal speed while in contact (small); noise raises the velocity/acceleration terms."""
+    from training.tune_decoder import motion_loss
+
+    x_raw = np.load(shared_dir / "reference/humanml3d/new_joint_vecs_012314.npy").astype(np.float32)
+    mean, std = torch.from_numpy(x_raw.mean(0)), torch.from_numpy(x_raw.std(0) + 1e-2)
+    x = ((torch.from_numpy(x_raw) - mean) / std)[None]
+    w = {"pos": 1, "joints": 1, "vel": 1, "acc": 1, "foot": 1}
+    loss, parts = motion_loss(x, x, mean, std, 22, 20.0, w)
+    assert parts["rec"] == parts["joints"] == parts["vel"] == parts["acc"] == 0.0
+    assert 0.0 <= parts["foot"] < 0.2 and float(loss) == pytest.approx(parts["foot"])
+    noise = torch.from_numpy(np.random.default_rng(0).normal(0, 0.1, x.shape).astype(np.float32))
+    _, noisy = motion_loss(x + noise, x, mean, std, 22, 20.0, w)
+    assert noisy["acc"] > 0.1 and noisy["vel"] > 0 and noisy["foot"] > parts["foot"]

@@ -45,6 +45,49 @@ def parse_take_name(name: str) -> TakeName:
     return TakeName(m.group(2), m.group(3), m.group(4), m.group(5), mirrored=bool(m.group(1)))
 
 
+_VOWELS = set("aeiou")
+
+
+def verb_forms(phrase: str) -> tuple[str, str]:
+    """A third-person phrase in its base and -ing forms: ``"walks forward"`` -> (``"walk
+    forward"``, ``"walking forward"``); every verb joined by "and"/"then"/"while" changes too
+    (``"bows and rises"`` -> ``"bow and rise"``).  Only the verbs are changed."""
+    words, base, ing = phrase.split(" "), [], []
+    for i, w in enumerate(words):
+        core, tail = (w[:-1], w[-1]) if w.endswith(",") else (w, "")
+        if i == 0 or words[i - 1].rstrip(",") in ("and", "then") and core.endswith("s"):
+            b = _base_form(core)
+            base.append(b + tail)
+            ing.append(_ing_form(b) + tail)
+        else:
+            base.append(w)
+            ing.append(w)
+    return " ".join(base), " ".join(ing)
+
+
+def _base_form(verb: str) -> str:
+    irregular = {"does": "do", "goes": "go", "has": "have", "is": "be"}
+    if verb in irregular:
+        return irregular[verb]
+    if re.search(r"(ch|sh|ss|x|z)es$", verb):
+        return verb[:-2]
+    if verb.endswith("ies") and len(verb) > 4:
+        return verb[:-3] + "y"
+    return verb[:-1] if verb.endswith("s") else verb
+
+
+def _ing_form(verb: str) -> str:
+    if verb.endswith("ie"):
+        return verb[:-2] + "ying"
+    if verb.endswith("e") and not verb.endswith(("ee", "ye", "oe")) and verb != "be":
+        return verb[:-1] + "ing"
+    vowel_groups = re.findall(r"[aeiou]+", verb)
+    if (len(vowel_groups) == 1 and len(vowel_groups[0]) == 1 and len(verb) >= 3
+            and verb[-1] not in _VOWELS | set("wxy") and verb[-2] in _VOWELS):
+        return verb + verb[-1] + "ing"  # run -> running, jog -> jogging
+    return verb + "ing"
+
+
 class CaptionScheme:
     """Wraps ``captions.json`` (see its ``render_rules``)."""
 
@@ -85,8 +128,10 @@ class CaptionScheme:
         for tpl in self.templates:
             for c in self.contents[content]:
                 slot = "subject" if "{subject}" in tpl else "adverbial"
+                base, ing = verb_forms(c)
                 for s in self.styles[style][slot]:
-                    cap = self._tidy(tpl.format(content=c, adverbial=s, subject=s))
+                    cap = self._tidy(tpl.format(content=c, content_base=base, content_ing=ing,
+                                                adverbial=s, subject=s))
                     if cap not in out:
                         out.append(cap)
         return out
@@ -233,5 +278,5 @@ def parse_text_line(line: str) -> tuple[str, list[str], float, float]:
     return caption, tokens, start, end
 
 
-__all__ = ["TakeName", "parse_take_name", "CaptionScheme", "pos_tag", "tag_caption", "text_line",
+__all__ = ["TakeName", "parse_take_name", "verb_forms", "CaptionScheme", "pos_tag", "tag_caption", "text_line",
            "parse_text_line"]

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from .runs import load_runs
+from .train_vq import codes_step
 from .text_cache import encoder_alias
 
 LICENSE = ("CC BY-NC 4.0 (trained on the Bandai Namco Research Motion datasets 1 and 2; "
@@ -52,7 +53,8 @@ def export(runs: str | Path, out: str | Path, *, name: str, license: str, fp16: 
         "fps": tb.fps, "max_frames": tb.max_frames, "joints_num": ds.get("joints_num", 22),
         "text_encoder": {"name": enc_name, "dim": int(mt.clip_dim)},
         "decoding": opts.to_config(),
-        "training": {"preset": tst.get("config", ""), "vq_step": int(vst["step"]),
+        "training": {"preset": tst.get("config", ""), "vq_step": codes_step(vst),
+                     **({"decoder_step": int(vst["step"])} if "decoder_from_step" in vst else {}),
                      "transformer_step": int(tst["step"]), "residual_step": int(rst["step"]),
                      "dtype": "float16" if fp16 else "float32",
                      "exported": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())},

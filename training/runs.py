@@ -12,7 +12,7 @@ from bamm_core.motion.timebase import Timebase
 
 from .config import run_timebase
 from .train_tokens import load_token_model
-from .train_vq import load_vq
+from .train_vq import codes_step, load_vq
 
 STAGES = ("vq", "transformer", "residual")
 
@@ -50,9 +50,9 @@ def load_runs(runs: str | Path, device="cpu") -> TrainedRuns:
     for sub in STAGES[1:]:
         models[sub] = load_token_model(runs / sub / "last.pt", sub, device)
         st = models[sub][1]
-        if int(st.get("vq_step", -1)) != int(vst["step"]):
+        if int(st.get("vq_step", -1)) != codes_step(vst):
             print(f"warning: {sub} was trained on tokens of VQ step {st.get('vq_step')}, "
-                  f"the VQ checkpoint is at step {vst['step']}", file=sys.stderr)
+                  f"the VQ checkpoint's codes are those of step {codes_step(vst)}", file=sys.stderr)
     (mt, tst), (rt, rst) = models["transformer"], models["residual"]
     return TrainedRuns(vq, mt, rt, vst, tst, rst)
 

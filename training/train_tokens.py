@@ -27,8 +27,10 @@ from .dataset import HumanML3DDir
 from .distributed import DistInfo, LossModule, StepBatches, wrap_ddp
 from .loop import train_loop
 from .run import base_parser, start_run
+from .captions import CaptionScheme
+from .paraphrases import PARAPHRASES, WeightedBatches, add_paraphrases, balance_weights
 from .text_cache import CaptionCache
-from .train_vq import token_cache, vq_checkpoint
+from .train_vq import codes_step, token_cache, vq_checkpoint
 
 ARCH_KEYS = ("latent_dim", "ff_size", "num_layers", "num_heads", "dropout", "cond_drop_prob")
 
@@ -81,12 +83,16 @@ def token_windows(items: list[dict], idx: list[int], n: int, pad: int, layers: s
 
 
 def setup_tokens_and_text(data_dir: str, vq_dir: str, cfg: dict, out: Path, info: DistInfo, device,
-                          min_len: int) -> tuple[list[dict], CaptionCache, dict]:
-    """Token + caption caches (built by rank 0, then read by every rank)."""
+                          min_len: int, stage: dict | None = None) -> tuple[list[dict], CaptionCache, dict]:
+    """Token + caption caches (built by rank 0, then read by every rank); the ``stage``
+    section's ``captions_per_take`` paraphrases (:mod:`training.paraphrases`) join the captions."""
     data = HumanML3DDir(data_dir, fps=cfg["dataset"].get("fps"))
+    stage = stage or {}
 
     def read():
         items, vq_state = token_cache(vq_dir, data, "train", out / "tokens.pt", device, min_len)
+        scheme = CaptionScheme.load(stage.get("paraphrases", PARAPHRASES))
+        add_paraphrases(items, int(stage.get("captions_per_take", 0)), scheme)
         return items, CaptionCache(out / "text_cache.pt", cfg["text_encoder"]), vq_state
 
     if info.is_main:
@@ -121,13 +127,17 @@ def main(stage: str, argv: list[str] | None = None, description: str = "") -> di
     vq_arch = vq_checkpoint(args.vq)["arch"]
     tb = run_timebase(run.dataset, vq_arch)
     min_len = max(tb.min_frames, run.dataset["min_len"] // 2)
-    items, cache, vq_state = setup_tokens_and_text(args.data, args.vq, run.cfg, run.out, info, device, min_len)
+    items, cache, vq_state = setup_tokens_and_text(args.data, args.vq, run.cfg, run.out, info, device, min_len, sc)
     arch = {k: sc[k] for k in ARCH_KEYS if k in sc}
     arch.update(num_tokens=vq_arch["nb_code"], code_dim=vq_arch["code_dim"], clip_dim=int(cache.emb.shape[1]),
                 **spec.extra_arch(vq_arch, sc))
     model = spec.build(arch).to(device)
     net = wrap_ddp(LossModule(model, "training_loss"), info, device)
-    batches = StepBatches(len(items), sc["batch_size"], run.seed, info)
+    if float(sc.get("class_balance", 0.0)) > 0:  # rare motions drawn more often
+        weights = balance_weights([it["name"] for it in items], float(sc["class_balance"]))
+        batches = WeightedBatches(weights, sc["batch_size"], run.seed, info)
+    else:
+        batches = StepBatches(len(items), sc["batch_size"], run.seed, info)
 
     def step_fn(step: int):
         _, idx = batches(step)
@@ -136,7 +146,7 @@ def main(stage: str, argv: list[str] | None = None, description: str = "") -> di
         loss, acc = net(ids.to(device), cache(caps).to(device), lens.to(device))
         return loss, {"acc": float(acc)}
 
-    extra = lambda: {"arch": arch, "config": run.cfg.get("name", ""), "vq_step": int(vq_state["step"]),
+    extra = lambda: {"arch": arch, "config": run.cfg.get("name", ""), "vq_step": codes_step(vq_state),
                      "text_encoder": run.cfg["text_encoder"]}
     res = train_loop(model=net, optimizer=run.adamw(model, 1e-5), step_fn=step_fn, extra_state=extra,
                      **run.loop_kwargs(args, stage))

@@ -89,6 +89,12 @@ def vq_checkpoint(run_dir: str | Path) -> dict:
     return load_checkpoint(path if path.is_file() else path / "last.pt")
 
 
+def codes_step(st: dict) -> int:
+    """The tokenizer step whose codes the checkpoint ``st`` produces: its own step, or for a
+    decoder fine-tune (:mod:`training.tune_decoder`) the step it started from (codes unchanged)."""
+    return int(st.get("decoder_from_step", st["step"]))
+
+
 def load_vq(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict]:
     """(VQ in eval mode, its checkpoint dict) from a run dir or checkpoint file (:func:`vq_checkpoint`)."""
     st = vq_checkpoint(run_dir)
@@ -119,7 +125,7 @@ def token_cache(vq_dir: str | Path, data: HumanML3DDir, split: str, cache_path: 
     ``cache_path`` and recomputed when the VQ checkpoint step changes."""
     vq, st = load_vq(vq_dir, device)
     items = data.items(split, min_len=min_len, max_len=10**9)
-    key = {"vq_step": int(st["step"]), "names": [it["name"] for it in items]}
+    key = {"vq_step": codes_step(st), "names": [it["name"] for it in items]}
     if cache_path.is_file():
         c = load_checkpoint(cache_path)
         if c["vq_step"] == key["vq_step"] and c["names"] == key["names"]:
