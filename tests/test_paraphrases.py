@@ -93,3 +93,24 @@ def test_weighted_batches_are_a_function_of_the_step():
     assert first != b(8)[1]
     draws = np.concatenate([b(s)[1] for s in range(50)])
     assert 0.4 < np.mean(draws == 20) < 0.6  # the one bow take gets half the draws
+
+
+def test_caption_index_lists_the_paraphrased_wordings_of_known_motions(tmp_path):
+    """training.caption_index --paraphrases: every phrase of the paraphrase scheme for the
+    motions the model knows (and their mirrors) joins the index once, without styles."""
+    from training.caption_index import main
+
+    small = {"templates": ["a person {content} {adverbial}."],
+             "contents": {"walk-back": ["walks backward"], "wave-left-hand": ["waves the left hand"],
+                          "wave-right-hand": ["waves the right hand"]},
+             "styles": {"normal": {"adverbial": ["", "normally"], "subject": ["a person"]}},
+             "mirror": {"swap_contents": {"wave-left-hand": "wave-right-hand"}}}
+    (tmp_path / "scheme.json").write_text(json.dumps(small))
+    out = tmp_path / "model" / "captions.json"
+    out.parent.mkdir()
+    assert main(["--captions", str(tmp_path / "scheme.json"), "--paraphrases", str(PARAPHRASES),
+                 "--out", str(out), "--no-embeddings"]) == 0
+    caps = json.loads(out.read_text())["captions"]
+    assert "a person walks backward normally." in caps
+    assert "a person backs up." in caps and "a person waves with the right hand." in caps
+    assert not any("bows" in c for c in caps) and len(caps) == len(set(caps))

@@ -7,7 +7,9 @@ The (content, style) labels come from the take names found in ``--src`` (a folde
 takes, an archive, or a folder of archives: only the member names are read, nothing is
 unpacked); for each label pair every caption the scheme can render
 (:meth:`~training.captions.CaptionScheme.combinations`) is listed, and for the mirrored copies
-(as :mod:`training.prepare_bvh` makes them) the mirrored captions too.  Without ``--src`` every
+(as :mod:`training.prepare_bvh` makes them) the mirrored captions too.  ``--paraphrases`` (a
+scheme the token models were also trained on, :mod:`training.paraphrases`) adds each of its
+content phrases once, without styles.  Without ``--src`` every
 (content, style) combination of the scheme is listed.  ``--templates`` keeps some of the
 scheme's templates (default: the first, "a person {content} {adverbial}."): the others only
 swap the subject ("someone", "the person", "a happy person"), which the text encoder maps
@@ -82,6 +84,16 @@ def caption_list(scheme: CaptionScheme, pairs: list[tuple[str, str]], mirror: bo
     return list(out)
 
 
+def phrase_list(scheme: CaptionScheme, contents: list[str]) -> list[str]:
+    """Every phrase the scheme has for ``contents``, each once, in its first template with no
+    style ("a person backs up."): the wordings a paraphrase scheme taught the model."""
+    out: dict[str, None] = {}
+    for content in contents:
+        for phrase in scheme.contents.get(scheme.canonical(content), []):
+            out[scheme.render(scheme.templates[0], phrase, "")] = None
+    return list(out)
+
+
 def motion_list(scheme: CaptionScheme, pairs: list[tuple[str, str]], mirror: bool = True) -> list[str]:
     """One phrase per content label of ``pairs`` (and their mirrors): "walks forward", ..."""
     contents = dict.fromkeys(c for c, _ in pairs)
@@ -97,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
                    "default: every (content, style) pair of the scheme")
     p.add_argument("--templates", default="0",
                    help="comma-separated indices of the scheme's templates to use, or 'all' (default 0)")
+    p.add_argument("--paraphrases", type=Path, default=None,
+                   help="also list every content phrase of this scheme (e.g. training/paraphrases.json) once")
     p.add_argument("--no-mirror", action="store_true", help="the model was trained without mirrored takes")
     p.add_argument("--out", required=True, type=Path, help="output captions.json (in the model folder)")
     p.add_argument("--no-embeddings", action="store_true",
@@ -110,6 +124,12 @@ def main(argv: list[str] | None = None) -> int:
     pairs = label_pairs(scheme, take_names(a.src) if a.src else None)
     caps = caption_list(scheme, pairs, mirror=not a.no_mirror)
     motions = motion_list(scheme, pairs, mirror=not a.no_mirror)
+    if a.paraphrases is not None:
+        contents = list(dict.fromkeys(c for c, _ in pairs))
+        if not a.no_mirror:
+            contents += [scheme.swap_contents[c] for c in contents if c in scheme.swap_contents]
+        known = set(caps)
+        caps += [c for c in phrase_list(CaptionScheme.load(a.paraphrases), contents) if c not in known]
     encode = None
     if not a.no_embeddings:  # the model's own text encoder, as the engine would embed them
         from bamm_core.generation.engine import Engine

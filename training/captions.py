@@ -117,6 +117,13 @@ class CaptionScheme:
         text = re.sub(r"\s+", " ", text).strip()
         return re.sub(r"\s+([.,])", r"\1", text)
 
+    def render(self, template: str, content: str, style_phrase: str) -> str:
+        """One caption: ``template`` filled with a content phrase (and its verb forms) and a
+        style phrase (the adverbial or the subject, whichever slot the template has)."""
+        base, ing = verb_forms(content)
+        return self._tidy(template.format(content=content, content_base=base, content_ing=ing,
+                                          adverbial=style_phrase, subject=style_phrase))
+
     def combinations(self, content: str, style: str) -> list[str]:
         """Every distinct caption the scheme can make for (content, style), in a fixed order."""
         content, style = self.canonical(content), self.canonical(style)
@@ -128,10 +135,8 @@ class CaptionScheme:
         for tpl in self.templates:
             for c in self.contents[content]:
                 slot = "subject" if "{subject}" in tpl else "adverbial"
-                base, ing = verb_forms(c)
                 for s in self.styles[style][slot]:
-                    cap = self._tidy(tpl.format(content=c, content_base=base, content_ing=ing,
-                                                adverbial=s, subject=s))
+                    cap = self.render(tpl, c, s)
                     if cap not in out:
                         out.append(cap)
         return out
