@@ -12,6 +12,8 @@ and toes move: the root path, the hips and the upper body are untouched.
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 from .blending import edge_weights
@@ -36,9 +38,26 @@ def default_release_frames(fps: float) -> int:
     return max(1, int(round(RELEASE_SECONDS * float(fps))))
 
 
+@lru_cache(maxsize=64)
+def _ramp(n: int, rising: bool) -> np.ndarray:
+    """(n,) read-only weights of a pin blended in over the ``n`` frames before a contact
+    (``rising``) or released over the ``n`` frames after it (:func:`edge_weights`)."""
+    w = edge_weights(n, n, at_start=rising, at_end=not rising)
+    w.flags.writeable = False
+    return w
+
+
+def _lifted(d: np.ndarray) -> np.ndarray:
+    """``d`` (a fresh array, changed in place) with a negative vertical part set to 0: a
+    foot is raised onto its pin, never pushed down."""
+    np.maximum(d[..., 1], 0.0, out=d[..., 1])
+    return d
+
+
 def pin_offsets(points: np.ndarray, contact: np.ndarray, release: int,
                 return_weights: bool = False):
-    """(T, 3) offsets that move (T, 3) ``points`` onto their pins.
+    """(T, ..., 3) offsets that move (T, ..., 3) ``points`` (e.g. a foot's ankle and toe,
+    ``(T, 2, 3)``) onto their pins.
 
     Within a contact span: the pin (the span's median position) minus the point, except
     that the vertical offset is never negative (a foot is lifted onto its pin, never pushed
@@ -52,29 +71,24 @@ def pin_offsets(points: np.ndarray, contact: np.ndarray, release: int,
     0 where the point is free)."""
     t = points.shape[0]
     spans = runs(contact)
-
-    def lift(d: np.ndarray) -> np.ndarray:  # a foot is raised onto its pin, never pushed down
-        d = d.copy()
-        d[..., 1] = np.maximum(d[..., 1], 0.0)
-        return d
-
     num = np.zeros_like(points)
     den = np.zeros(t)
+    per_frame = (slice(None),) + (None,) * (points.ndim - 1)   # (T,) weights -> (T, 1, .., 1)
     for k, (s, e) in enumerate(spans):
         pin = np.median(points[s:e], axis=0)
-        num[s:e] = lift(pin - points[s:e])
+        num[s:e] = _lifted(pin - points[s:e])
         den[s:e] = 1.0
         before = min(release, s - (spans[k - 1][1] if k else 0))
         after = min(release, (spans[k + 1][0] if k + 1 < len(spans) else t) - e)
         if before:
-            w = edge_weights(before, before, at_start=True, at_end=False)
-            num[s - before:s] += w[:, None] * lift(pin - points[s])
+            w = _ramp(before, True)
+            num[s - before:s] += w[per_frame] * _lifted(pin - points[s])
             den[s - before:s] += w
         if after:
-            w = edge_weights(after, after, at_start=False, at_end=True)
-            num[e:e + after] += w[:, None] * lift(pin - points[e - 1])
+            w = _ramp(after, False)
+            num[e:e + after] += w[per_frame] * _lifted(pin - points[e - 1])
             den[e:e + after] += w
-    out = num / np.maximum(den, 1.0)[:, None]
+    out = num / np.maximum(den, 1.0)[per_frame]
     return (out, np.minimum(den, 1.0)) if return_weights else out
 
 
@@ -82,7 +96,7 @@ def plant_feet(joints, contacts, fps: float, *, release_frames: int | None = Non
     """Joints ``(T, 22, 3)`` with the feet planted during ``contacts`` ((T, 2) bool, left and
     right foot); same dtype as the input.  ``release_frames``: frames over which a pin is
     blended in before a contact and released after it (default 0.5 s at ``fps``, never past the
-    foot's neighbouring contact; 0 = hard).
+    foot's neighbouring contact; 0 = hard).  Both legs are solved at once.
     """
     x = np.asarray(joints)
     if x.ndim != 3 or x.shape[1] != HUMANML3D.num_joints or x.shape[2] != 3:
@@ -95,27 +109,35 @@ def plant_feet(joints, contacts, fps: float, *, release_frames: int | None = Non
         raise ValueError(f"release_frames must be >= 0, got {release_frames!r}")
     j = x.astype(np.float64)
     out = j.copy()
+    sides = [side for side in range(len(LEGS)) if c[:, side].any()]
+    if sides:
+        _plant_legs(j, out, c, sides, r)
+    return out.astype(x.dtype) if np.issubdtype(x.dtype, np.floating) else out
+
+
+def _plant_legs(j: np.ndarray, out: np.ndarray, c: np.ndarray, sides: list[int], r: int) -> None:
+    """Write into ``out`` the knees, ankles and toes of the legs ``sides`` of joints ``j``
+    ``(T, 22, 3)`` planted during contacts ``c`` (T, 2); all legs in one IK solve."""
+    hip, knee, ankle, toe = (list(idx) for idx in zip(*(LEGS[side] for side in sides)))
     across = j[:, 1] - j[:, 2]                     # right hip -> left hip
     forward = np.cross(across, [0.0, 1.0, 0.0])
     forward /= np.maximum(np.linalg.norm(forward, axis=-1, keepdims=True), 1e-9)
-    for side, (hip, knee, ankle, toe) in enumerate(LEGS):
-        if not c[:, side].any():
-            continue
-        offset, weight = pin_offsets(j[:, ankle], c[:, side], r, return_weights=True)
-        target_ankle = j[:, ankle] + offset
-        target_toe = j[:, toe] + pin_offsets(j[:, toe], c[:, side], r)
-        moved = np.linalg.norm(target_ankle - j[:, ankle], axis=-1) > 0
-        new_knee, new_ankle = two_bone_ik(j[:, hip], j[:, knee], j[:, ankle], target_ankle,
-                                          pole=j[:, knee] + POLE_LEAD * forward,
-                                          soft=SOFT_REACH * weight)
-        foot = np.linalg.norm(j[:, toe] - j[:, ankle], axis=-1, keepdims=True)
-        d = target_toe - new_ankle
-        new_toe = new_ankle + d / np.maximum(np.linalg.norm(d, axis=-1, keepdims=True), 1e-9) * foot
-        m = moved[:, None]
-        out[:, knee] = np.where(m, new_knee, j[:, knee])
-        out[:, ankle] = np.where(m, new_ankle, j[:, ankle])
-        out[:, toe] = np.where(m, new_toe, j[:, toe])
-    return out.astype(x.dtype) if np.issubdtype(x.dtype, np.floating) else out
+    offsets, weights = zip(*(pin_offsets(j[:, [a, b]], c[:, side], r, return_weights=True)
+                             for side, a, b in zip(sides, ankle, toe)))
+    offset = np.stack(offsets, axis=1)             # (T, legs, ankle / toe, 3)
+    target_ankle = j[:, ankle] + offset[:, :, 0]
+    target_toe = j[:, toe] + offset[:, :, 1]
+    moved = np.linalg.norm(target_ankle - j[:, ankle], axis=-1) > 0
+    new_knee, new_ankle = two_bone_ik(j[:, hip], j[:, knee], j[:, ankle], target_ankle,
+                                      pole=j[:, knee] + POLE_LEAD * forward[:, None],
+                                      soft=SOFT_REACH * np.stack(weights, axis=1))
+    foot = np.linalg.norm(j[:, toe] - j[:, ankle], axis=-1, keepdims=True)
+    d = target_toe - new_ankle
+    new_toe = new_ankle + d / np.maximum(np.linalg.norm(d, axis=-1, keepdims=True), 1e-9) * foot
+    m = moved[..., None]
+    out[:, knee] = np.where(m, new_knee, j[:, knee])
+    out[:, ankle] = np.where(m, new_ankle, j[:, ankle])
+    out[:, toe] = np.where(m, new_toe, j[:, toe])
 
 
 __all__ = ["plant_feet", "pin_offsets", "default_release_frames", "LEGS"]

@@ -28,27 +28,49 @@ from .skeleton import PARENTS, RAW_OFFSETS, bone_lengths
 BRANCHING = (0, 9)
 
 
-def rest_pose(offsets: np.ndarray) -> np.ndarray:
-    """(22, 3) rest positions (root at the origin) of (22, 3) offsets from each parent."""
-    pos = np.zeros((len(PARENTS), 3))
-    for j, p in enumerate(PARENTS):  # parents come before their children
-        if p >= 0:
-            pos[j] = pos[p] + offsets[j]
-    return pos
-
-
 def children(j: int) -> list[int]:
     return [k for k, p in enumerate(PARENTS) if p == j]
 
 
+#: the children of each branching joint (as many for each: three)
+_BRANCH_CHILDREN = np.array([children(j) for j in BRANCHING])
+#: the joints below the root by depth in the tree: FK places one depth at a time
+_DEPTHS: list[np.ndarray] = []
+_depth = {0: 0}
+for _k, _p in enumerate(PARENTS):  # parents come before their children
+    if _p >= 0:
+        _depth[_k] = _depth[_p] + 1
+        while len(_DEPTHS) < _depth[_k]:
+            _DEPTHS.append(np.array([], dtype=int))
+        _DEPTHS[_depth[_k] - 1] = np.append(_DEPTHS[_depth[_k] - 1], _k)
+del _k, _p, _depth
+
+
+def rest_pose(offsets: np.ndarray) -> np.ndarray:
+    """(22, 3) rest positions (root at the origin) of (22, 3) offsets from each parent."""
+    pos = np.zeros((len(PARENTS), 3))
+    for ks in _DEPTHS:
+        pos[ks] = pos[_PARENT_INDEX[ks]] + offsets[ks]
+    return pos
+
+
+_PARENT_INDEX = np.maximum(np.array(PARENTS), 0)
+
+
 def fit_rotations(rest_vectors: np.ndarray, posed_vectors: np.ndarray) -> np.ndarray:
-    """(T, 3, 3) rotations ``R`` minimising ``sum_i |R a_i - b_i(t)|^2`` (Kabsch) of
-    ``rest_vectors`` a ``(n, 3)`` onto ``posed_vectors`` b ``(T, n, 3)``."""
-    h = np.einsum("ni,tnj->tij", rest_vectors, posed_vectors)          # sum a b^T
+    """(..., T, 3, 3) rotations ``R`` minimising ``sum_i |R a_i - b_i(t)|^2`` (Kabsch) of
+    ``rest_vectors`` a ``(..., n, 3)`` onto ``posed_vectors`` b ``(..., T, n, 3)``; leading
+    dimensions ``...`` are separate fits, solved in one batch."""
+    h = np.einsum("...ni,...tnj->...tij", rest_vectors, posed_vectors)   # sum a b^T
     u, _, vt = np.linalg.svd(h)
     d = np.sign(np.linalg.det(np.swapaxes(vt, -1, -2) @ np.swapaxes(u, -1, -2)))
-    vt[:, 2] *= d[:, None]
+    vt[..., 2, :] *= d[..., None]
     return np.swapaxes(vt, -1, -2) @ np.swapaxes(u, -1, -2)
+
+
+def _branch_vectors(x: np.ndarray) -> np.ndarray:
+    """(2, T, 3, 3): for each branching joint, its children minus it, of joints ``x``."""
+    return np.stack([x[:, ks] - x[:, j:j + 1] for j, ks in zip(BRANCHING, _BRANCH_CHILDREN)])
 
 
 def rigid_offsets(joints: np.ndarray, iterations: int = 2,
@@ -56,22 +78,23 @@ def rigid_offsets(joints: np.ndarray, iterations: int = 2,
     """(22, 3) offsets of the rigid skeleton that fits ``joints`` ``(T, 22, 3)`` best (see
     the module docstring): median bone lengths along ``directions`` (default the skeleton's
     raw offsets); below a branching joint, the children's median directions in that joint's
-    frame (the solver's at first, then, for ``iterations`` rounds, the fitted one)."""
+    frame (the solver's at first, then, for ``iterations`` rounds, the fitted one).  Both
+    branching joints are handled together (their children's offsets do not interact)."""
     x = np.asarray(joints, dtype=np.float64)
     dirs = RAW_OFFSETS if directions is None else np.asarray(directions, dtype=np.float64)
     offs = normalize(dirs, 1e-12) * np.median(bone_lengths(x), axis=0)[:, None]
     child = {j: PRIMARY_CHILD[j] for j in BRANCHING}
     rest_frames = segment_frames(rest_pose(offs), child)
     posed = segment_frames(x, child)
-    rots = {j: posed[j] @ rest_frames[j].T for j in BRANCHING}               # (T, 3, 3)
+    rots = np.stack([posed[j] @ rest_frames[j].T for j in BRANCHING])        # (2, T, 3, 3)
+    ks = _BRANCH_CHILDREN
+    vectors = _branch_vectors(x)                                              # (2, T, 3, 3)
     for it in range(iterations + 1):
-        for j in BRANCHING:
-            ks = children(j)
-            if it:
-                rots[j] = fit_rotations(offs[ks], x[:, ks] - x[:, j:j + 1])
-            for k in ks:
-                local = np.einsum("tji,tj->ti", rots[j], x[:, k] - x[:, j])  # R^T (x_k - x_j)
-                offs[k] = normalize(np.median(local, axis=0)) * np.linalg.norm(offs[k])
+        if it:
+            rots = fit_rotations(offs[ks], vectors)
+        local = np.einsum("gtji,gtkj->tgki", rots, vectors)                   # R^T (x_k - x_j)
+        lengths = np.array([np.linalg.norm(offs[k]) for k in ks.flat]).reshape(ks.shape)
+        offs[ks] = normalize(np.median(local, axis=0)) * lengths[..., None]
     return offs
 
 
@@ -85,15 +108,25 @@ def rigid_joints(joints, offsets: np.ndarray | None = None) -> np.ndarray:
     offs = rigid_offsets(j64) if offsets is None else np.asarray(offsets, dtype=np.float64)
     rest = rest_pose(offs)
     world = solve_world_rotations(rest, j64)
-    for j in BRANCHING:
-        ks = children(j)
-        world[j] = fit_rotations(rest[ks] - rest[j], j64[:, ks] - j64[:, j:j + 1])
-    out = np.empty_like(j64)
-    out[:, 0] = j64[:, 0]
-    for k, p in enumerate(PARENTS):
-        if p >= 0:
-            out[:, k] = out[:, p] + world[p] @ (rest[k] - rest[p])
-    return out.astype(x.dtype) if np.issubdtype(x.dtype, np.floating) else out
+    ks = _BRANCH_CHILDREN
+    branch = fit_rotations(rest[ks] - rest[list(BRANCHING)][:, None], _branch_vectors(j64))
+    world.update(zip(BRANCHING, branch))
+    return _forward_kinematics(j64[:, 0], world, rest).astype(x.dtype) \
+        if np.issubdtype(x.dtype, np.floating) else _forward_kinematics(j64[:, 0], world, rest)
+
+
+def _forward_kinematics(root: np.ndarray, world: dict[int, np.ndarray], rest: np.ndarray) -> np.ndarray:
+    """Joints ``(T, 22, 3)``: the ``root`` path ``(T, 3)`` and each joint at its parent plus
+    the parent's world rotation of the rest bone, ``x[k] = x[p] + D_p (rest[k] - rest[p])``
+    (all joints of one depth in the tree at once)."""
+    out = np.empty((root.shape[0], len(PARENTS), 3))
+    out[:, 0] = root
+    for ks in _DEPTHS:
+        ps = _PARENT_INDEX[ks]
+        rots = np.stack([world[p] for p in ps])                              # (n, T, 3, 3)
+        bones = (rots @ (rest[ks] - rest[ps])[:, None, :, None])[..., 0]     # (n, T, 3)
+        out[:, ks] = out[:, ps] + np.swapaxes(bones, 0, 1)
+    return out
 
 
 __all__ = ["rigid_joints", "rigid_offsets", "fit_rotations", "rest_pose", "BRANCHING"]
