@@ -8,6 +8,10 @@
   above the 5 cm contact band (:mod:`training.metrics`);
 * ``bone_var`` - bone-length variation: per bone, the std over frames divided by the mean
   length, averaged over the 21 bones (0 on a rigid skeleton).
+
+:func:`per_class_ratio` compares a metric with real clips class by class (a row of runs and
+a row of bows are each compared with real runs and real bows), so rows with different class
+mixes compare fairly.
 """
 from __future__ import annotations
 
@@ -35,4 +39,21 @@ def physical(joints: np.ndarray, fps: float = 20.0) -> dict[str, float]:
             "bone_var": bone_variation(j)}
 
 
-__all__ = ["NAMES", "physical", "bone_variation"]
+def class_means(values, classes) -> dict[str, float]:
+    """``{class: mean of its values}`` (NaN values left out)."""
+    groups: dict[str, list[float]] = {}
+    for v, c in zip(values, classes):
+        if np.isfinite(v):
+            groups.setdefault(c, []).append(float(v))
+    return {c: float(np.mean(v)) for c, v in groups.items()}
+
+
+def per_class_ratio(values, classes, ref_values, ref_classes, floor: float = 0.0) -> float:
+    """Mean over the classes both sets have (and whose reference mean is above ``floor``) of
+    ``mean(values of c) / mean(ref_values of c)``; NaN when no class qualifies."""
+    mine, ref = class_means(values, classes), class_means(ref_values, ref_classes)
+    ratios = [mine[c] / ref[c] for c in mine if c in ref and ref[c] > floor]
+    return float(np.mean(ratios)) if ratios else float("nan")
+
+
+__all__ = ["NAMES", "physical", "bone_variation", "class_means", "per_class_ratio"]
