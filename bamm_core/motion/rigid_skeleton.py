@@ -4,24 +4,26 @@ HumanML3D models predict every joint's position separately, so a generated motio
 change length from frame to frame.  :func:`rigid_joints` puts the motion on one skeleton
 with fixed bone lengths: :func:`rigid_offsets` measures it (each bone's median length, in the
 HumanML3D rest directions; below the two branching joints, pelvis and spine3, the motion's
-own median sibling geometry, so one rotation places all of their children),
-:func:`~bamm_core.motion.rotation_solver.solve_world_rotations` (the one solver behind the
-BVH export and rig retargeting) gives each joint's world rotation, and forward kinematics
-from the predicted root path places the joints:
-``x[k] = x[parent] + D_parent (rest[k] - rest[parent])``.  The root path is kept exactly.
+own median sibling geometry, so one rotation places all of their children), and forward
+kinematics from the predicted root path places the joints with each joint's world rotation
+``D`` (:func:`~bamm_core.motion.rotation_solver.solve_world_rotations`, the one solver behind
+the BVH export and rig retargeting): ``x[k] = x[parent] + D_parent (rest[k] - rest[parent])``.
+The root path is kept exactly.
 
 A joint with one child only turns that bone (the solver matches its direction exactly), so
-the rotations that shape the body are those of the branching joints: for them the FK uses
-the least-squares rotation of all their children (:func:`fit_rotations`, Kabsch), which
-spreads the prediction's noise over the hips and spine (or neck and collars) instead of
-passing one short bone's wobble on to the others.  The result is a rigid skeleton, so the
-BVH export reproduces it exactly.
+the FK places such a child at the rest bone's length along the predicted bone's direction,
+which is what the solver's rotation gives, without solving the rotation.  The rotations that
+shape the body are those of the branching joints: for them the FK uses the least-squares
+rotation of all their children (:func:`fit_rotations`, Kabsch), which spreads the
+prediction's noise over the hips and spine (or neck and collars) instead of passing one short
+bone's wobble on to the others.  The result is a rigid skeleton, so the BVH export
+reproduces it exactly.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from .rotation_solver import PRIMARY_CHILD, normalize, segment_frames, solve_world_rotations
+from .rotation_solver import PRIMARY_CHILD, normalize, segment_frames
 from .skeleton import PARENTS, RAW_OFFSETS, bone_lengths
 
 #: joints with several children, placed together by the joint's one rotation
@@ -34,6 +36,8 @@ def children(j: int) -> list[int]:
 
 #: the children of each branching joint (as many for each: three)
 _BRANCH_CHILDREN = np.array([children(j) for j in BRANCHING])
+#: the parent of each joint (the root's: itself)
+_PARENT_INDEX = np.maximum(np.array(PARENTS), 0)
 #: the joints below the root by depth in the tree: FK places one depth at a time
 _DEPTHS: list[np.ndarray] = []
 _depth = {0: 0}
@@ -52,9 +56,6 @@ def rest_pose(offsets: np.ndarray) -> np.ndarray:
     for ks in _DEPTHS:
         pos[ks] = pos[_PARENT_INDEX[ks]] + offsets[ks]
     return pos
-
-
-_PARENT_INDEX = np.maximum(np.array(PARENTS), 0)
 
 
 def fit_rotations(rest_vectors: np.ndarray, posed_vectors: np.ndarray) -> np.ndarray:
@@ -106,26 +107,30 @@ def rigid_joints(joints, offsets: np.ndarray | None = None) -> np.ndarray:
         raise ValueError(f"joints must be (T, 22, 3), got {x.shape}")
     j64 = x.astype(np.float64)
     offs = rigid_offsets(j64) if offsets is None else np.asarray(offsets, dtype=np.float64)
-    rest = rest_pose(offs)
-    world = solve_world_rotations(rest, j64)
+    out = _forward_kinematics(j64, rest_pose(offs))
+    return out.astype(x.dtype) if np.issubdtype(x.dtype, np.floating) else out
+
+
+def _forward_kinematics(x: np.ndarray, rest: np.ndarray) -> np.ndarray:
+    """Joints ``(T, 22, 3)`` on the skeleton ``rest (22, 3)`` following joints ``x`` (see the
+    module docstring): the root path of ``x``, the children of a branching joint by its
+    fitted rotation of their rest bones, every other joint at the rest bone's length along
+    its bone's direction in ``x`` (all joints of one depth in the tree at once)."""
+    rest_bones = rest - rest[_PARENT_INDEX]                                  # (22, 3)
     ks = _BRANCH_CHILDREN
-    branch = fit_rotations(rest[ks] - rest[list(BRANCHING)][:, None], _branch_vectors(j64))
-    world.update(zip(BRANCHING, branch))
-    return _forward_kinematics(j64[:, 0], world, rest).astype(x.dtype) \
-        if np.issubdtype(x.dtype, np.floating) else _forward_kinematics(j64[:, 0], world, rest)
-
-
-def _forward_kinematics(root: np.ndarray, world: dict[int, np.ndarray], rest: np.ndarray) -> np.ndarray:
-    """Joints ``(T, 22, 3)``: the ``root`` path ``(T, 3)`` and each joint at its parent plus
-    the parent's world rotation of the rest bone, ``x[k] = x[p] + D_p (rest[k] - rest[p])``
-    (all joints of one depth in the tree at once)."""
-    out = np.empty((root.shape[0], len(PARENTS), 3))
-    out[:, 0] = root
-    for ks in _DEPTHS:
-        ps = _PARENT_INDEX[ks]
-        rots = np.stack([world[p] for p in ps])                              # (n, T, 3, 3)
-        bones = (rots @ (rest[ks] - rest[ps])[:, None, :, None])[..., 0]     # (n, T, 3)
-        out[:, ks] = out[:, ps] + np.swapaxes(bones, 0, 1)
+    rots = fit_rotations(rest_bones[ks], _branch_vectors(x))                 # (2, T, 3, 3)
+    fitted = (rots[:, :, None] @ rest_bones[ks][:, None, :, :, None])[..., 0]   # (2, T, 3, 3)
+    lengths = np.linalg.norm(rest_bones, axis=-1)[:, None]
+    out = np.empty_like(x)
+    out[:, 0] = x[:, 0]
+    for depth in _DEPTHS:
+        ps = _PARENT_INDEX[depth]
+        bones = lengths[depth] * normalize(x[:, depth] - x[:, ps])
+        for g, j in enumerate(BRANCHING):
+            below = ps == j
+            if below.any():
+                bones[:, below] = fitted[g]
+        out[:, depth] = out[:, ps] + bones
     return out
 
 
