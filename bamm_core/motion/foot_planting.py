@@ -47,6 +47,16 @@ def _ramp(n: int, rising: bool) -> np.ndarray:
     return w
 
 
+def _median(points: np.ndarray) -> np.ndarray:
+    """``np.median(points, axis=0)`` of ``(n, ...)`` points, n >= 1 (the same values, without
+    its per-call overhead): the middle order statistic, or the mean of the middle two."""
+    h = points.shape[0] // 2
+    if points.shape[0] % 2:
+        return np.partition(points, h, axis=0)[h]
+    part = np.partition(points, (h - 1, h), axis=0)
+    return (part[h - 1] + part[h]) / 2
+
+
 def _lifted(d: np.ndarray) -> np.ndarray:
     """``d`` (a fresh array, changed in place) with a negative vertical part set to 0: a
     foot is raised onto its pin, never pushed down."""
@@ -75,7 +85,7 @@ def pin_offsets(points: np.ndarray, contact: np.ndarray, release: int,
     den = np.zeros(t)
     per_frame = (slice(None),) + (None,) * (points.ndim - 1)   # (T,) weights -> (T, 1, .., 1)
     for k, (s, e) in enumerate(spans):
-        pin = np.median(points[s:e], axis=0)
+        pin = _median(points[s:e])
         num[s:e] = _lifted(pin - points[s:e])
         den[s:e] = 1.0
         before = min(release, s - (spans[k - 1][1] if k else 0))

@@ -120,17 +120,12 @@ def _forward_kinematics(x: np.ndarray, rest: np.ndarray) -> np.ndarray:
     ks = _BRANCH_CHILDREN
     rots = fit_rotations(rest_bones[ks], _branch_vectors(x))                 # (2, T, 3, 3)
     fitted = (rots[:, :, None] @ rest_bones[ks][:, None, :, :, None])[..., 0]   # (2, T, 3, 3)
-    lengths = np.linalg.norm(rest_bones, axis=-1)[:, None]
+    bones = np.linalg.norm(rest_bones, axis=-1)[:, None] * normalize(x - x[:, _PARENT_INDEX])
+    bones[:, ks] = np.swapaxes(fitted, 0, 1)
     out = np.empty_like(x)
     out[:, 0] = x[:, 0]
     for depth in _DEPTHS:
-        ps = _PARENT_INDEX[depth]
-        bones = lengths[depth] * normalize(x[:, depth] - x[:, ps])
-        for g, j in enumerate(BRANCHING):
-            below = ps == j
-            if below.any():
-                bones[:, below] = fitted[g]
-        out[:, depth] = out[:, ps] + bones
+        out[:, depth] = out[:, _PARENT_INDEX[depth]] + bones[:, depth]
     return out
 
 
