@@ -106,14 +106,11 @@ def foot_contacts(joints, fps: float, *, height: float | None = None,
         raise ValueError(f"fps must be > 0, got {fps!r}")
     h = CONTACT_HEIGHT if height is None else float(height)
     s = CONTACT_SPEED if speed is None else float(speed)
-    levels = floor_levels(j)
-    out = np.zeros((j.shape[0], 2), dtype=bool)
-    for side, (ankle, toe) in enumerate(FEET):
-        pts = j[:, [ankle, toe]]                        # (T, 2, 3)
-        low = pts[..., 1] - levels[None] <= h           # (T, 2)
-        slow = joint_speed(pts, fps) <= s
-        out[:, side] = (low & slow).any(axis=1)
-    return debounce(out, *_debounce_frames(fps))
+    pts = j[:, FEET]                                    # (T, foot, ankle / toe, 3)
+    down = pts[..., 1] - floor_levels(j) <= h           # (T, 2, 2) near the floor
+    if s != np.inf:                                     # (no speed limit: motion_contacts)
+        down &= joint_speed(pts, fps) <= s
+    return debounce(down.any(axis=2), *_debounce_frames(fps))
 
 
 def contacts_from_features(features) -> np.ndarray:
