@@ -207,9 +207,9 @@ def _solve_tridiagonal(off: np.ndarray, diag: np.ndarray, rhs: np.ndarray) -> np
     """Solve the symmetric tridiagonal system (diagonal ``diag (n,)``, both off-diagonals
     ``off (n - 1,)``) for the complex ``rhs (n,)``: LAPACK's gtsv (what
     ``scipy.linalg.solve_banded`` calls) where scipy exists, the Thomas algorithm else."""
-    gtsv = _zgtsv()
     if len(diag) == 1:
         return rhs / diag
+    gtsv = _zgtsv()
     if gtsv is not None:
         off = off.astype(np.complex128)
         *_, z, info = gtsv(off, diag.astype(np.complex128), off.copy(), rhs.astype(np.complex128))
