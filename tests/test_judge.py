@@ -8,13 +8,16 @@ import numpy as np
 import pytest
 
 from bamm_core.motion.skeleton import JOINT_NAMES
+import torch
+
 from training.judge.classifier import Judge
-from training.judge.joint_features import joint_features
+from training.judge.frechet import frechet_distance
+from training.judge.joint_features import DIM, joint_features
 from training.judge.labels import CLASSES, class_of
 from training.judge.locomotion import goes_where_asked, travel
-from training.judge.physics import bone_variation, physical
+from training.judge.physics import bone_variation, per_class_ratio, physical
 from training.judge.prompts import PATH, load_prompts
-from training.judge.train_classifier import accuracy, train
+from training.judge.train_classifier import accuracy, resample, speed_versions, train
 
 FPS = 20.0
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,17 +63,108 @@ def test_class_of_take_names():
         class_of("not-a-take")
 
 
-def test_classifier_separates_walk_from_raised_hand(tmp_path):
+@pytest.fixture(scope="module")
+def tiny_judge() -> Judge:
+    """A small judge trained in a second on synthetic walks and raised hands."""
+    torch.set_num_threads(1)
     rng = np.random.default_rng(0)
     clips = [walk(rng=rng) for _ in range(12)] + [raised_hand(rng=rng) for _ in range(12)]
     labels = [0] * 12 + [1] * 12
-    judge = train([joint_features(c) for c in clips], labels, ["walk", "raise"], steps=60,
-                  batch=16, width=16, log=None)
-    judge.save(tmp_path / "c.pt")
+    return train([speed_versions(c, (0.9, 1.0, 1.1)) for c in clips], labels, ["walk", "raise"],
+                 steps=60, batch=16, width=16, log=None)
+
+
+def test_features_cover_the_arms_and_both_hands():
+    f = joint_features(raised_hand())
+    assert f.shape == (80, DIM) and np.isfinite(f).all()
+    mirrored = raised_hand() * np.array([-1.0, 1.0, 1.0])   # the left wrist rises instead
+    mirrored[:, [1, 2, 4, 5, 7, 8, 10, 11, 13, 14, 16, 17, 18, 19, 20, 21]] = \
+        mirrored[:, [2, 1, 5, 4, 8, 7, 11, 10, 14, 13, 17, 16, 19, 18, 21, 20]]
+    hands = slice(DIM - 21, DIM)   # side-free summaries and the active arm: either hand
+    np.testing.assert_allclose(joint_features(mirrored)[:, hands], f[:, hands], atol=1e-5)
+    assert not np.allclose(joint_features(mirrored)[:, :66], f[:, :66])
+
+
+def test_resample_changes_speed_not_path():
+    j = walk(81)
+    fast, slow = resample(j, 2.0), resample(j, 0.5)
+    assert len(fast) == 41 and len(slow) == 161
+    np.testing.assert_allclose(fast[[0, -1]], j[[0, -1]])
+    np.testing.assert_allclose(slow[::4], j[::2], atol=1e-9)
+
+
+def test_classifier_separates_walk_from_raised_hand(tiny_judge, tmp_path):
+    rng = np.random.default_rng(1)
+    tiny_judge.save(tmp_path / "c.pt")
     loaded = Judge.load(tmp_path / "c.pt")
     test = [walk(70, rng=rng), raised_hand(90, rng=rng)]
     assert loaded.predict(test) == ["walk", "raise"]
     assert accuracy(loaded, test, ["walk", "raise"]) == 1.0
+
+
+def test_group_head_round_trips_and_weighs_classes(tmp_path):
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(4)
+    clips = [walk(rng=rng) for _ in range(8)] + [raised_hand(rng=rng) for _ in range(8)]
+    judge = train([joint_features(c) for c in clips], [0] * 8 + [1] * 8, ["walk", "raise"],
+                  steps=40, batch=16, width=16, log=None, groups=["a"] * 8 + ["b"] * 8, aux=1.0)
+    assert judge.groups == ["a", "b"]
+    assert judge.class_groups.tolist() == [[True, False], [False, True]]
+    judge.save(tmp_path / "g.pt")
+    loaded = Judge.load(tmp_path / "g.pt")
+    test = [walk(70, rng=rng), raised_hand(90, rng=rng)]
+    torch.testing.assert_close(loaded.logits(test), judge.logits(test), rtol=1e-2, atol=1e-2)
+    assert loaded.predict(test) == ["walk", "raise"]
+    # scores are log-probabilities: a clip's class probabilities sum to at most 1
+    assert float(torch.logsumexp(loaded.logits(test), 1).max()) <= 1e-4
+
+
+def test_loading_refuses_other_feature_versions(tiny_judge, tmp_path):
+    tiny_judge.save(tmp_path / "c.pt")
+    blob = torch.load(tmp_path / "c.pt", weights_only=True)
+    blob["features"] = 1
+    torch.save(blob, tmp_path / "old.pt")
+    with pytest.raises(ValueError, match="retrain"):
+        Judge.load(tmp_path / "old.pt")
+
+
+def test_embed_is_per_clip_and_deterministic(tiny_judge):
+    rng = np.random.default_rng(2)
+    clips = [walk(60, rng=rng), raised_hand(150, rng=rng), walk(200, rng=rng)]
+    e = tiny_judge.embed(clips)
+    assert e.shape == (3, 48) and np.isfinite(e).all()
+    np.testing.assert_array_equal(e, tiny_judge.embed(clips))
+    np.testing.assert_allclose(tiny_judge.embed(clips[1:2])[0], e[1], rtol=1e-5, atol=1e-6)
+    assert tiny_judge.embed([]).shape == (0, 48)
+
+
+def test_frechet_distance_zero_for_same_set_grows_with_shift():
+    rng = np.random.default_rng(3)
+    a = rng.normal(size=(40, 64))           # fewer clips than dimensions: singular covariance
+    assert frechet_distance(a, a) == pytest.approx(0.0, abs=1e-6)
+    b = rng.normal(size=(40, 64))
+    near, far = frechet_distance(a, b), frechet_distance(a, b + 1.0)
+    assert 0 < near < far and far == pytest.approx(near + 64, rel=0.05)
+    # against a closed form: diagonal covariances, d = |mu|^2 + sum (sqrt(s_a) - sqrt(s_b))^2
+    x = rng.normal(size=(20000, 3))
+    got = frechet_distance(x, x * np.array([1.0, 2.0, 3.0]) + 0.5)
+    assert got == pytest.approx(3 * 0.25 + 0 + 1 + 4, rel=0.05)
+
+
+def test_per_class_ratio_compares_class_by_class():
+    ref_classes = ["run"] * 3 + ["bow"] * 2
+    ref = [200.0, 200.0, 200.0, 20.0, 20.0]
+    # twice the jerk of real runs and half of real bows, in any mix of clips: (2 + 0.5) / 2
+    assert per_class_ratio([400, 10, 10, 10], ["run", "bow", "bow", "bow"], ref,
+                           ref_classes) == pytest.approx(1.25)
+    assert per_class_ratio(ref, ref_classes, ref, ref_classes) == pytest.approx(1.0)
+    # classes the reference lacks (or NaN values) are left out; none in common -> NaN
+    assert per_class_ratio([400, 99, np.nan], ["run", "kick", "bow"], ref,
+                           ref_classes) == pytest.approx(2.0)
+    assert np.isnan(per_class_ratio([1.0], ["kick"], ref, ref_classes))
+    # a floor leaves out classes whose reference is (nearly) zero: real clips that never skate
+    assert per_class_ratio([400, 10], ["run", "bow"], ref, ref_classes,
+                           floor=50) == pytest.approx(2.0)
 
 
 def test_backward_walk_goes_backward():
