@@ -2,7 +2,7 @@
 
     .venv/bin/python -m training.judge.train_classifier --data data_prepared/bandai \
         --out training_state/judge --seed 1 --threads 1
-    .venv/bin/python benchmarks/bench_judge.py [--data data_prepared/bandai] [--per-class 6] [--seeds 2]
+    .venv/bin/python benchmarks/bench_judge.py [--data data_prepared/bandai] [--per-class 12] [--seeds 2]
 
 Rows: real test clips; real val clips (as many per class: the real-vs-real floor of every
 column); the test clips encoded and decoded by the bundled model's tokenizer
@@ -45,11 +45,16 @@ from training.judge.prompts import load_prompts  # noqa: E402
 
 
 def pick_clips(root: Path, per_class: int, split: str = "test") -> list[str]:
-    """The first ``per_class`` clips of each class of a split (``<split>.txt`` order)."""
-    chosen: dict[str, list[str]] = defaultdict(list)
+    """``per_class`` clips of each class of a split, evenly spread over the class's clips in
+    ``<split>.txt`` order (which groups a class's takes by style, so the first few would all be
+    one style)."""
+    by_class: dict[str, list[str]] = defaultdict(list)
     for n in (root / f"{split}.txt").read_text().split():
-        if len(chosen[class_of(n)]) < per_class:
-            chosen[class_of(n)].append(n)
+        by_class[class_of(n)].append(n)
+    chosen = {}
+    for c, names in by_class.items():
+        picks = np.unique(np.linspace(0, len(names) - 1, min(per_class, len(names))).round())
+        chosen[c] = [names[int(i)] for i in picks]
     return [n for c in CLASSES for n in chosen.get(c, [])]
 
 
@@ -129,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", type=Path, default=Path("data_prepared/bandai"))
     p.add_argument("--judge", type=Path, default=Path("training_state/judge/classifier.pt"))
-    p.add_argument("--per-class", type=int, default=6, help="test clips per class")
+    p.add_argument("--per-class", type=int, default=12, help="test (and val) clips per class")
     p.add_argument("--seeds", type=int, default=2, help="samples per prompt")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--model", default=None, help="model folder (default: the bundled model)")
