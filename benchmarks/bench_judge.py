@@ -1,8 +1,9 @@
 """The judge's table (issue #12): real test clips, the tokenizer round trip and the bundled model.
 
-    .venv/bin/python -m training.judge.train_classifier --data data_prepared/bandai \
+    .venv/bin/python -m training.judge.train_classifier --data data_prepared/bandai \\
         --out training_state/judge --seed 1 --threads 1
-    .venv/bin/python benchmarks/bench_judge.py [--data data_prepared/bandai] [--per-class 12] [--seeds 2]
+    .venv/bin/python benchmarks/bench_judge.py [--data data_prepared/bandai] [--per-class 12]
+        [--seeds 2] [--threads 1] [--model DIR]
 
 Rows: real test clips; real val clips (as many per class: the real-vs-real floor of every
 column); the test clips encoded and decoded by the bundled model's tokenizer

@@ -1,12 +1,12 @@
 """Train the judge's classifier on a prepared dataset's train split.
 
-    python -m training.judge.train_classifier --data data_prepared/bandai --out training_state/judge \
-        --seed 1 --threads 1
+    python -m training.judge.train_classifier --data data_prepared/bandai \\
+        --out training_state/judge --seed 1 --threads 1
 
 Class-balanced batches (a class uniformly, then a recording set of it, then one of its clips)
-of random crops of the train clips, augmented: each clip also at other speeds (:data:`SPEEDS`, resampled in time), a share of
-the crops shorter than the window (edge-padded, as short clips are at inference), a little
-feature noise.  A second head learns which recording set (``dataset-1`` / ``dataset-2``) a clip
+of random crops of the train clips, augmented: each clip also at other speeds (:data:`SPEEDS`,
+resampled in time), a share of the crops shorter than the window (edge-padded, as short clips
+are at inference), a little feature noise.  A second head learns which recording set (``dataset-1`` / ``dataset-2``) a clip
 comes from, and the judge weighs each class by the chance that the clip comes from a set the
 class was recorded in (near-synonyms such as bye / wave-right-hand or byebye / wave-both-hands
 differ mostly in that).  AdamW with a one-cycle schedule, about 4 minutes on one CPU core;
