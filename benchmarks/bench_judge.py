@@ -14,8 +14,8 @@ wording, the clip's length) and with the held-out free-wording prompts of
 planted feet) and as predicted (``Motion.raw_joints``).  Columns: the share the judge's
 classifier puts in the asked class; FID against the real test clips on the judge's embedding
 (:meth:`Judge.embed`, :mod:`training.judge.frechet`; over the classes that have test clips);
-jerk (m/s^3) and foot skating share, each also as ``/real`` - the mean over classes with test
-clips of the row's class mean over the real clips' class mean
+jerk (m/s^3) and foot skating share, each also as ``/real`` - the class-balanced ratio over the
+classes with test clips: the sum of the row's class means over the sum of the real clips'
 (:func:`training.judge.physics.per_class_ratio`), so rows with different class mixes compare
 fairly (skating: over the classes whose real clips skate in at least 1 % of contact steps;
 "-" when none do, as real mocap under this contact rule hardly ever slides); floor

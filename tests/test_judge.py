@@ -154,9 +154,11 @@ def test_frechet_distance_zero_for_same_set_grows_with_shift():
 def test_per_class_ratio_compares_class_by_class():
     ref_classes = ["run"] * 3 + ["bow"] * 2
     ref = [200.0, 200.0, 200.0, 20.0, 20.0]
-    # twice the jerk of real runs and half of real bows, in any mix of clips: (2 + 0.5) / 2
+    # twice the jerk of real runs and half of real bows, in any mix of clips: (400 + 10) / (200 + 20)
     assert per_class_ratio([400, 10, 10, 10], ["run", "bow", "bow", "bow"], ref,
-                           ref_classes) == pytest.approx(1.25)
+                           ref_classes) == pytest.approx(410 / 220)
+    assert per_class_ratio([400, 400, 400, 10], ["run", "run", "run", "bow"], ref,
+                           ref_classes) == pytest.approx(410 / 220)  # the clip mix does not matter
     assert per_class_ratio(ref, ref_classes, ref, ref_classes) == pytest.approx(1.0)
     # classes the reference lacks (or NaN values) are left out; none in common -> NaN
     assert per_class_ratio([400, 99, np.nan], ["run", "kick", "bow"], ref,

@@ -49,11 +49,15 @@ def class_means(values, classes) -> dict[str, float]:
 
 
 def per_class_ratio(values, classes, ref_values, ref_classes, floor: float = 0.0) -> float:
-    """Mean over the classes both sets have (and whose reference mean is above ``floor``) of
-    ``mean(values of c) / mean(ref_values of c)``; NaN when no class qualifies."""
+    """Class-balanced ratio of ``values`` to ``ref_values``: over the classes both sets have (and
+    whose reference mean is above ``floor``), ``sum_c mean(values of c) / sum_c mean(ref_values
+    of c)`` - every class weighs the same whatever its clip count, and a class whose real value
+    is near zero (a gentle wave's jerk) cannot blow the figure up; NaN when no class qualifies."""
     mine, ref = class_means(values, classes), class_means(ref_values, ref_classes)
-    ratios = [mine[c] / ref[c] for c in mine if c in ref and ref[c] > floor]
-    return float(np.mean(ratios)) if ratios else float("nan")
+    shared = [c for c in mine if c in ref and ref[c] > floor]
+    if not shared:
+        return float("nan")
+    return float(sum(mine[c] for c in shared) / sum(ref[c] for c in shared))
 
 
 __all__ = ["NAMES", "physical", "bone_variation", "class_means", "per_class_ratio"]
