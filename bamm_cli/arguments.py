@@ -16,7 +16,8 @@ from bamm_core.motion.timebase import Timebase
 from .errors import UserError, one_line
 
 #: command-line flags (argparse ``dest``) that are SamplingOptions fields of the same name
-OPTION_FLAGS = ("cfg", "refine_cfg", "residual_cfg", "temperature", "top_k", "refine", "refine_rounds")
+OPTION_FLAGS = ("cfg", "refine_cfg", "residual_cfg", "temperature", "top_k", "refine", "refine_rounds",
+                "prompt_snap")
 
 
 def seconds_to_frames(tb: Timebase, seconds: float, flag: str, lo: int | None = None,

@@ -68,6 +68,8 @@ def _parents() -> dict[str, argparse.ArgumentParser]:
                    help="guidance of the residual transformer")
     s.add_argument("--temperature", type=float, default=None, metavar="T", help="sampling temperature (0 = argmax)")
     s.add_argument("--top-k", type=int, default=None, metavar="K", help="sample among the K most likely codes")
+    s.add_argument("--prompt-snap", type=float, default=None, metavar="S",
+                   help="move the prompt this far (0-1) toward the nearest caption the model was trained on")
     refine = argparse.ArgumentParser(add_help=False)
     r = refine.add_argument_group("refinement (generate; defaults: the model's)")
     r.add_argument("--refine", choices=list(STRATEGIES), default=None,

@@ -176,3 +176,40 @@ def test_shipped_embeddings_are_the_ones_the_engine_would_compute(tmp_path, tiny
     assert loaded.understood("a person bows.", k=1)[0][0] == "a person bows."
     np.save(folder / EMBEDDINGS_FILE, np.zeros((2, 5), np.float16))  # wrong shape: ignored
     assert Engine.from_pretrained(folder)._caption_index is None
+
+
+def test_snap_toward_moves_a_vector_to_its_nearest_row_keeping_its_length():
+    from bamm_core.generation.understanding import normalized_rows, snap_toward
+
+    rng = np.random.default_rng(0)
+    index = normalized_rows(rng.normal(size=(6, 16)).astype(np.float32))
+    v = 3.0 * (index[2] + 0.05 * rng.normal(size=16).astype(np.float32))
+    np.testing.assert_array_equal(snap_toward(v, index, 0.0), v)
+    np.testing.assert_allclose(snap_toward(v, index, 1.0), index[2] * np.linalg.norm(v), rtol=1e-5)
+    half = snap_toward(v, index, 0.5)
+    cos = lambda a, b: float(a @ b / np.linalg.norm(a) / np.linalg.norm(b))  # noqa: E731
+    assert cos(v, index[2]) < cos(half, index[2]) < 1.0
+    assert np.linalg.norm(half) == pytest.approx(np.linalg.norm(v), rel=1e-5)
+
+
+def test_prompt_snap_conditions_on_the_nearest_training_caption(engine, tiny_model_dir):
+    """prompt_snap 1 conditions a paraphrase on its nearest training caption, 0 on the prompt
+    as typed; the option is checked, travels through the model config, and does nothing for a
+    model without a caption index."""
+    from bamm_core.generation.options import SamplingOptions
+
+    text = "a person walks backwards"
+    near = engine.understood(text, 1)[0][0]
+    typed = engine._condition_rows(text, None, 1, 0.0)
+    np.testing.assert_allclose(typed.numpy(), engine.encode_text([text]), atol=1e-6)
+    snapped = engine._condition_rows(text, None, 1, 1.0)
+    caption = engine._condition_rows(near, None, 1, 0.0)
+    np.testing.assert_allclose(snapped.numpy(), (caption * typed.norm() / caption.norm()).numpy(),
+                               atol=2e-3)  # (the shipped index is stored in float16)
+    with pytest.raises(ValueError, match="prompt_snap"):
+        SamplingOptions(prompt_snap=1.5)
+    opts = SamplingOptions(prompt_snap=0.5)
+    assert SamplingOptions.from_config({"decoding": opts.to_config()}) == opts
+    assert "prompt_snap" not in SamplingOptions().to_config()
+    bare = Engine.from_pretrained(tiny_model_dir)
+    np.testing.assert_array_equal(bare.prompt_embeddings([text], 1.0), bare.encode_text([text]))

@@ -75,9 +75,15 @@ def main(argv: list[str] | None = None) -> Path:
     p.add_argument("--license", default=LICENSE)
     p.add_argument("--fp16", action="store_true", help="store weights as float16")
     p.add_argument("--check", action="store_true", help="generate one motion through Engine.from_pretrained")
+    p.add_argument("--prompt-snap", type=float, default=0.0,
+                   help="the model's default SamplingOptions.prompt_snap (needs a caption index: "
+                        "python -m training.caption_index)")
     args = p.parse_args(argv)
 
-    out = export(args.runs, args.out, name=args.name, license=args.license, fp16=args.fp16)
+    from bamm_core.generation.options import SamplingOptions
+
+    out = export(args.runs, args.out, name=args.name, license=args.license, fp16=args.fp16,
+                 options=SamplingOptions(prompt_snap=args.prompt_snap))
     if args.check:
         from bamm_core import Engine
 

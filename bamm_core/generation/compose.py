@@ -146,7 +146,7 @@ class ComposeAPI:
         """
         opts = resolve_options(self.default_options, options, overrides)
         segs = check_segments(segments, self.timebase)
-        plan = _Plan(segs, self.encode_text([s.prompt for s in segs]))
+        plan = _Plan(segs, self.prompt_embeddings([s.prompt for s in segs], opts.prompt_snap))
         from .engine import batch_seed  # (the engine imports this module)
 
         for_step = batch_progress(progress, plan.steps)
@@ -214,7 +214,8 @@ class ComposeAPI:
         seg = segments[int(index)]
         new_prompt = check_prompt(seg["prompt"] if prompt is None else prompt)
         out = self.inpaint(motion, int(seg["start"]), int(seg["end"]),
-                           text_embedding=self.encode_text([new_prompt])[0], seed=int(seed),
+                           text_embedding=self.prompt_embeddings([new_prompt], opts.prompt_snap)[0],
+                           seed=int(seed),
                            options=opts, progress=progress, plant_feet=plant_feet, blend=blend)
         info = dict(motion.info)
         info["segments"] = [dict(s) for s in segments]

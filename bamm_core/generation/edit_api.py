@@ -52,7 +52,7 @@ class EditAPI:
         lo, hi = tb.token_range(ctx0 + tl.shift, ctx1 + tl.shift)
         w0, w1 = choose_window(n_tl, lo, min(hi, n_tl), tb)
         cond = self._condition(text if text is not None or text_embedding is not None
-                               else motion.text, text_embedding, 1)
+                               else motion.text, text_embedding, 1, options.prompt_snap)
         gen = torch.Generator(device=self.device).manual_seed(int(seed))
         n_regen = int((~tl.keep[w0:w1]).sum())
         total = n_regen + self.residual.num_quantizers

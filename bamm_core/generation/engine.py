@@ -160,8 +160,9 @@ class Engine(ComposeAPI, EditAPI, Understanding):
             texts = [texts]
         return self.text_encoder(list(texts)).numpy()
 
-    def _condition_rows(self, text: str | None, text_embedding, count: int) -> Tensor:
-        """(1, D) (one condition for every sample) or (count, D) text conditions."""
+    def _condition_rows(self, text: str | None, text_embedding, count: int, snap: float = 0.0) -> Tensor:
+        """(1, D) (one condition for every sample) or (count, D) text conditions; a ``text``
+        is moved ``snap`` toward its nearest training caption (:meth:`prompt_embeddings`)."""
         d = self.transformer.clip_dim
         if text is not None and text_embedding is not None:
             raise ValueError("give either text or text_embedding, not both")
@@ -180,7 +181,7 @@ class Engine(ComposeAPI, EditAPI, Understanding):
         if text is None:
             return torch.zeros(1, d, device=self.device)  # unconditional
         check_prompt(text)  # (no text at all: unconditional)
-        e = self.text_encoder([text]).to(self.device)
+        e = torch.from_numpy(self.prompt_embeddings([text], snap)).to(self.device)
         if e.shape[1] != d:
             raise ValueError(f"text encoder gives {e.shape[1]}-d vectors, model expects {d}")
         return e
@@ -191,8 +192,8 @@ class Engine(ComposeAPI, EditAPI, Understanding):
             return rows.expand(i1 - i0, rows.shape[1]).contiguous()
         return rows[i0:i1].contiguous()
 
-    def _condition(self, text: str | None, text_embedding, batch: int) -> Tensor:
-        return self._batch_condition(self._condition_rows(text, text_embedding, batch), 0, batch)
+    def _condition(self, text: str | None, text_embedding, batch: int, snap: float = 0.0) -> Tensor:
+        return self._batch_condition(self._condition_rows(text, text_embedding, batch, snap), 0, batch)
 
     # ------------------------------------------------------------------ decoding
     @torch.inference_mode()
@@ -277,7 +278,7 @@ class Engine(ComposeAPI, EditAPI, Understanding):
             length = tb.check_frames(length, "length")
         min_length = tb.default_min_frames if opts.min_length is None else opts.min_length
         min_tokens = tb.tokens_for(tb.check_frames(min_length, "min_length"))
-        rows = self._condition_rows(text, text_embedding, num_samples)
+        rows = self._condition_rows(text, text_embedding, num_samples, opts.prompt_snap)
         return self._generate_batches(rows, text, length, int(seed), num_samples, batch_size,
                                       opts, min_tokens, use_cache, progress, bool(plant_feet))
 

@@ -24,7 +24,10 @@ class SamplingOptions:
     transformer; temperature: layer-0 sampling temperature (0 = argmax); top_k: keep the
     k most likely codes (None = all); refine / refine_rounds: refinement strategy (a key of
     ``STRATEGIES``) and its rounds; min_length: with a predicted length, at least this many
-    frames (None = the model's timebase default, 2 s)."""
+    frames (None = the model's timebase default, 2 s); prompt_snap: how far a prompt's text
+    embedding is moved toward the nearest caption the model was trained on (0 = the prompt as
+    typed, 1 = that caption; only for models with a caption index, see
+    :mod:`~bamm_core.generation.understanding`)."""
 
     cfg: float = 4.0
     refine_cfg: float = 3.0
@@ -34,13 +37,16 @@ class SamplingOptions:
     refine: str = "every_other"
     refine_rounds: int = 1
     min_length: int | None = None
+    prompt_snap: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("cfg", "refine_cfg", "residual_cfg", "temperature"):
+        for name in ("cfg", "refine_cfg", "residual_cfg", "temperature", "prompt_snap"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or v != v:
                 raise ValueError(f"{name} must be a number, got {v!r}")
             object.__setattr__(self, name, float(v))
+        if not 0.0 <= self.prompt_snap <= 1.0:
+            raise ValueError(f"prompt_snap must be between 0 and 1, got {self.prompt_snap}")
         if self.temperature < 0:
             raise ValueError(f"temperature must be >= 0, got {self.temperature}")
         if self.top_k is not None and (isinstance(self.top_k, bool) or not isinstance(self.top_k, int)
@@ -56,7 +62,7 @@ class SamplingOptions:
     @classmethod
     def from_config(cls, config: dict) -> "SamplingOptions":
         """Defaults of a model config's ``"decoding"`` section (``cfg`` as [round 1,
-        refinement], ``residual_cfg``), the class defaults elsewhere."""
+        refinement], ``residual_cfg``, ``prompt_snap``), the class defaults elsewhere."""
         dec = (config or {}).get("decoding", {}) or {}
         kw = {}
         if "cfg" in dec:
@@ -64,11 +70,16 @@ class SamplingOptions:
             kw["cfg"], kw["refine_cfg"] = c[0], c[1] if len(c) > 1 else c[0]
         if "residual_cfg" in dec:
             kw["residual_cfg"] = float(dec["residual_cfg"])
+        if "prompt_snap" in dec:
+            kw["prompt_snap"] = float(dec["prompt_snap"])
         return cls(**kw)
 
     def to_config(self) -> dict:
         """The ``"decoding"`` section of a model config (the inverse of :meth:`from_config`)."""
-        return {"cfg": [self.cfg, self.refine_cfg], "residual_cfg": self.residual_cfg}
+        out = {"cfg": [self.cfg, self.refine_cfg], "residual_cfg": self.residual_cfg}
+        if self.prompt_snap:
+            out["prompt_snap"] = self.prompt_snap
+        return out
 
     def replace(self, **changes) -> "SamplingOptions":
         """A copy with ``changes`` (None values are ignored: "keep the default")."""
@@ -80,7 +91,7 @@ class SamplingOptions:
 
 
 #: The sampling options that apply to inpainting and outpainting (one bidirectional pass).
-EDIT_FIELDS = ("cfg", "residual_cfg", "temperature", "top_k")
+EDIT_FIELDS = ("cfg", "residual_cfg", "temperature", "top_k", "prompt_snap")
 
 
 def resolve_options(base: SamplingOptions, options: SamplingOptions | None, overrides: dict,

@@ -92,6 +92,18 @@ def normalized_rows(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
+def snap_toward(vec: np.ndarray, index: np.ndarray, weight: float) -> np.ndarray:
+    """``vec`` (D,) moved ``weight`` of the way toward its nearest row of the unit-norm
+    ``index`` (N, D), keeping its length: ``|v| * unit((1 - w) v/|v| + w n)``."""
+    v = np.asarray(vec, dtype=np.float32)
+    norm = float(np.linalg.norm(v))
+    if weight <= 0 or norm == 0:
+        return v
+    u = v / norm
+    mixed = (1.0 - weight) * u + weight * index[int(np.argmax(index @ u))]
+    return (mixed / max(float(np.linalg.norm(mixed)), 1e-12) * norm).astype(np.float32)
+
+
 class Understanding:
     """Mixin for the engine: ``known_captions`` (set when loading a model folder) and the
     queries against it.  Needs ``encode_text`` from the engine."""
@@ -119,6 +131,16 @@ class Understanding:
             return []
         return nearest(self.encode_text([text])[0], index, self.known_captions, k)
 
+    def prompt_embeddings(self, texts, snap: float = 0.0) -> np.ndarray:
+        """(B, D) text conditions of ``texts``: their embeddings, each moved ``snap`` of the
+        way toward its nearest training caption (``SamplingOptions.prompt_snap``; no change
+        for a model without a caption index)."""
+        emb = self.encode_text(texts)
+        index = self.caption_index() if snap > 0 else None
+        if index is None:
+            return emb
+        return np.stack([snap_toward(e, index, snap) for e in emb])
+
     def prompt_report(self, text: str, k: int = 3) -> dict:
         """``{"nearest": [(caption, similarity), ...], "known": bool | None, "threshold"}``;
         ``known`` is None (unknown) for a model without a caption index."""
@@ -140,4 +162,4 @@ class Understanding:
 
 
 __all__ = ["CAPTIONS_FILE", "EMBEDDINGS_FILE", "KNOWN_THRESHOLD", "Understanding", "read_caption_index",
-           "read_caption_embeddings", "write_caption_index", "nearest", "normalized_rows"]
+           "read_caption_embeddings", "write_caption_index", "nearest", "normalized_rows", "snap_toward"]
