@@ -54,8 +54,8 @@ def test_three_segments_are_one_continuous_take(take):
     at, inside = per_frame(accel, seams)
     assert at.max() <= inside.max()
     turn = np.abs(wrap_angle(np.diff(facing_yaw(j))))
-    at, inside = per_frame(turn, seams)
-    assert at.max() <= inside.max(), "a facing jump at a seam"
+    at, inside = per_frame(turn, seams)  # a jump: faster than inside and than a slow turn (1 rad/s)
+    assert at.max() <= max(inside.max(), 1.0 / take.fps), "a facing jump at a seam"
     root = np.linalg.norm(np.diff(j[:, 0, [0, 2]], axis=0), axis=-1)
     at, inside = per_frame(root, seams)
     assert at.max() <= inside.max(), "the root slides at a seam"

@@ -146,7 +146,8 @@ class ComposeAPI:
         """
         opts = resolve_options(self.default_options, options, overrides)
         segs = check_segments(segments, self.timebase)
-        plan = _Plan(segs, self.prompt_embeddings([s.prompt for s in segs], opts.prompt_snap))
+        typed = self.encode_text([s.prompt for s in segs])  # "understood as" is about these
+        plan = _Plan(segs, self.snap_embeddings(typed, opts.prompt_snap))
         from .engine import batch_seed  # (the engine imports this module)
 
         for_step = batch_progress(progress, plan.steps)
@@ -173,7 +174,7 @@ class ComposeAPI:
         prompts = [s.prompt for s in segs]
         raw = motion.joints if motion.raw_joints is None else motion.raw_joints
         segments_info = _segments_info(bounds, prompts)
-        for s, emb in zip(segments_info, plan.embeddings):  # [caption, similarity] with an index
+        for s, emb in zip(segments_info, typed):  # [caption, similarity] with an index
             s.update({"understood": u} if (u := self.understood_record(s["prompt"], emb)) else {})
         take = Motion(raw, motion.features, motion.tokens, timeline_text(prompts),
                       motion.fps, None,

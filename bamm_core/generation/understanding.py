@@ -135,11 +135,15 @@ class Understanding:
         """(B, D) text conditions of ``texts``: their embeddings, each moved ``snap`` of the
         way toward its nearest training caption (``SamplingOptions.prompt_snap``; no change
         for a model without a caption index)."""
-        emb = self.encode_text(texts)
+        return self.snap_embeddings(self.encode_text(texts), snap)
+
+    def snap_embeddings(self, embeddings: np.ndarray, snap: float) -> np.ndarray:
+        """(B, D) prompt embeddings, each moved ``snap`` toward its nearest training caption
+        (unchanged for a model without a caption index or with ``snap`` 0)."""
         index = self.caption_index() if snap > 0 else None
         if index is None:
-            return emb
-        return np.stack([snap_toward(e, index, snap) for e in emb])
+            return embeddings
+        return np.stack([snap_toward(e, index, snap) for e in embeddings])
 
     def prompt_report(self, text: str, k: int = 3) -> dict:
         """``{"nearest": [(caption, similarity), ...], "known": bool | None, "threshold"}``;
