@@ -311,6 +311,10 @@ def test_tune_decoder_keeps_every_code_and_learns(tmp_path, tiny_data, vq_run):
         x = torch.from_numpy(((it["features"] - st0["mean"].numpy()) / st0["std"].numpy())[:64]).float()[None]
         assert torch.equal(before.encode(x)[0], after.encode(x)[0])
     assert codes_step(st1) == int(st0["step"]) and int(st1["step"]) == 30
+    again = tmp_path / "dec2"  # tuning a tuned decoder again: still the first VQ's codes
+    _run(main, ["--data", str(tiny_data), "--config", "tiny", "--vq", str(out), "--out", str(again),
+                "--max-steps", "3"])
+    assert codes_step(load_vq(again)[1]) == int(st0["step"])
     losses = _losses(out)
     assert losses[-5:].mean() < losses[:5].mean()
     import csv

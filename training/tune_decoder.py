@@ -35,7 +35,7 @@ from .dataset import HumanML3DDir
 from .distributed import StepBatches
 from .loop import train_loop
 from .run import base_parser, start_run
-from .train_vq import load_vq, quantizer_state, windows
+from .train_vq import codes_step, load_vq, quantizer_state, windows
 
 LOSS_KEYS = ("pos", "joints", "vel", "acc", "foot")
 
@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> dict:
         return motion_loss(recon, x, mean, std, J, fps, weights)
 
     keep = {k: v for k, v in st.items() if k not in ("model", "optimizer", "step", "rng_torch")}
-    extra = lambda: {**keep, "quantizer_state": quantizer_state(vq), "decoder_from_step": int(st["step"]),
+    extra = lambda: {**keep, "quantizer_state": quantizer_state(vq), "decoder_from_step": codes_step(st),
                      "decoder_losses": weights}
     res = train_loop(model=vq, optimizer=run.adamw(vq.decoder, 0.0), step_fn=step_fn, extra_state=extra,
                      **{**run.loop_kwargs(args, "decoder"), "init_from": None})
