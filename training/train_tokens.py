@@ -28,7 +28,7 @@ from .distributed import DistInfo, LossModule, StepBatches, wrap_ddp
 from .loop import train_loop
 from .run import base_parser, start_run
 from .captions import CaptionScheme
-from .paraphrases import PARAPHRASES, WeightedBatches, add_paraphrases, balance_weights
+from .paraphrases import WeightedBatches, add_paraphrases, balance_weights
 from .text_cache import CaptionCache
 from .train_vq import codes_step, token_cache, vq_checkpoint
 
@@ -91,8 +91,8 @@ def setup_tokens_and_text(data_dir: str, vq_dir: str, cfg: dict, out: Path, info
 
     def read():
         items, vq_state = token_cache(vq_dir, data, "train", out / "tokens.pt", device, min_len)
-        scheme = CaptionScheme.load(stage.get("paraphrases", PARAPHRASES))
-        add_paraphrases(items, int(stage.get("captions_per_take", 0)), scheme)
+        scheme = CaptionScheme.load(stage["paraphrases"]) if "paraphrases" in stage else None
+        add_paraphrases(items, int(stage.get("captions_per_take", 0)), scheme)  # default: PARAPHRASES
         return items, CaptionCache(out / "text_cache.pt", cfg["text_encoder"]), vq_state
 
     if info.is_main:
