@@ -9,7 +9,9 @@ Both read the same token and caption caches (``OUT/tokens.pt``, ``OUT/text_cache
 the first step every training clip is encoded once with the trained VQ (eval mode) and every
 caption once with the text encoder.  Each step: a batch of clips (``DistributedSampler`` order),
 a random window of at most the timebase's ``max_tokens`` tokens of each clip, one random caption
-each; the model's own ``training_loss`` does the rest.  ``training.train_transformer`` and
+each; the model's own ``training_loss`` does the rest.  The stage section's
+``captions_per_take`` and ``class_balance`` add paraphrased captions and draw rare motions more
+often (:mod:`training.paraphrases`).  ``training.train_transformer`` and
 ``training.train_residual`` are the command lines.
 """
 from __future__ import annotations
