@@ -50,8 +50,8 @@ _VOWELS = set("aeiou")
 
 def verb_forms(phrase: str) -> tuple[str, str]:
     """A third-person phrase in its base and -ing forms: ``"walks forward"`` -> (``"walk
-    forward"``, ``"walking forward"``); every verb joined by "and"/"then"/"while" changes too
-    (``"bows and rises"`` -> ``"bow and rise"``).  Only the verbs are changed."""
+    forward"``, ``"walking forward"``); a third-person verb right after "and" or "then" changes
+    too (``"bows and rises"`` -> ``"bow and rise"``).  Only the verbs are changed."""
     words, base, ing = phrase.split(" "), [], []
     for i, w in enumerate(words):
         core, tail = (w[:-1], w[-1]) if w.endswith(",") else (w, "")

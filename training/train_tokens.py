@@ -23,14 +23,14 @@ from typing import Callable
 import numpy as np
 import torch
 
+from .captions import CaptionScheme
 from .checkpoints import load_checkpoint
 from .config import filter_kwargs, run_timebase
 from .dataset import HumanML3DDir
 from .distributed import DistInfo, LossModule, StepBatches, wrap_ddp
 from .loop import train_loop
-from .run import base_parser, start_run
-from .captions import CaptionScheme
 from .paraphrases import WeightedBatches, add_paraphrases, balance_weights
+from .run import base_parser, start_run
 from .text_cache import CaptionCache
 from .train_vq import codes_step, token_cache, vq_checkpoint
 

@@ -30,7 +30,6 @@ import torch.nn.functional as F
 from bamm_core.motion.features import recover_from_ric
 from bamm_core.motion.skeleton import HUMANML3D, KIT
 
-from .config import run_timebase
 from .dataset import HumanML3DDir
 from .distributed import StepBatches
 from .loop import train_loop
@@ -103,9 +102,8 @@ def main(argv: list[str] | None = None) -> dict:
                      "decoder_losses": weights}
     res = train_loop(model=vq, optimizer=run.adamw(vq.decoder, 0.0), step_fn=step_fn, extra_state=extra,
                      **{**run.loop_kwargs(args, "decoder"), "init_from": None})
-    tb = run_timebase(ds_cfg, st["arch"])
     if run.info.is_main:
-        print(f"stopped at step {res['step']} ({res['stopped']}); {tb.frames_per_token} frames per token kept")
+        print(f"stopped at step {res['step']} ({res['stopped']})")
     return res
 
 

@@ -214,15 +214,16 @@ class ComposeAPI:
                              "Engine.motion_from_joints and keep its segments")
         seg = segments[int(index)]
         new_prompt = check_prompt(seg["prompt"] if prompt is None else prompt)
+        typed = self.encode_text([new_prompt])  # encoded once: the condition and "understood as"
         out = self.inpaint(motion, int(seg["start"]), int(seg["end"]),
-                           text_embedding=self.prompt_embeddings([new_prompt], opts.prompt_snap)[0],
+                           text_embedding=self.snap_embeddings(typed, opts.prompt_snap)[0],
                            seed=int(seed),
                            options=opts, progress=progress, plant_feet=plant_feet, blend=blend)
         info = dict(motion.info)
         info["segments"] = [dict(s) for s in segments]
         info["segments"][int(index)]["prompt"] = new_prompt
         info["segments"][int(index)].pop("understood", None)
-        if (understood := self.understood_record(new_prompt)) is not None:
+        if (understood := self.understood_record(new_prompt, typed[0])) is not None:
             info["segments"][int(index)]["understood"] = understood
         info["recomposed"] = list(info.get("recomposed", [])) + [[int(index), int(seed)]]
         prompts = [s["prompt"] for s in info["segments"]]
