@@ -7,11 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from training.captions import CaptionScheme, verb_forms
 from training.distributed import DistInfo
 from training.paraphrases import (PARAPHRASES, WeightedBatches, add_paraphrases, balance_weights,
-                                  class_shares, take_class)
+                                  class_shares, take_class, wording_jitter)
 
 PROMPTS = Path(__file__).resolve().parents[1] / "training" / "judge" / "prompts.json"
 
@@ -93,6 +94,31 @@ def test_weighted_batches_are_a_function_of_the_step():
     assert first != b(8)[1]
     draws = np.concatenate([b(s)[1] for s in range(50)])
     assert 0.4 < np.mean(draws == 20) < 0.6  # the one bow take gets half the draws
+
+
+def _unit(x: torch.Tensor) -> torch.Tensor:
+    return x / x.norm(dim=1, keepdim=True)
+
+
+def test_wording_jitter_stays_on_the_sphere_between_and_near_the_two_captions():
+    g = torch.Generator().manual_seed(0)
+    a, b = _unit(torch.randn(4000, 384, generator=g)), _unit(torch.randn(4000, 384, generator=g))
+    rng = lambda: np.random.default_rng(5)
+    assert torch.equal(wording_jitter(a, b, 0.0, 0.0, rng()), a)
+    mixed = wording_jitter(a, b, 1.0, 0.0, rng())
+    assert torch.allclose(mixed.norm(dim=1), torch.ones(4000), atol=1e-5)
+    ca, cb = (mixed * a).sum(1), (mixed * b).sum(1)
+    # every row lies between its two captions: closer to both than they are to each other
+    assert (ca >= (a * b).sum(1) - 1e-5).all() and (cb >= (a * b).sum(1) - 1e-5).all()
+    assert 0.3 < (ca > cb).float().mean() < 0.7          # the weight is uniform
+    half = wording_jitter(a, b, 0.5, 0.0, rng())
+    kept = torch.isclose((half * a).sum(1), torch.ones(4000), atol=1e-6).float().mean()
+    assert 0.45 < kept < 0.55                             # about half the rows are blended
+    noisy = wording_jitter(a, b, 0.0, 0.3, rng())
+    dist = (noisy - a).norm(dim=1)
+    assert torch.allclose(noisy.norm(dim=1), torch.ones(4000), atol=1e-5)
+    assert 0.25 < dist.mean() < 0.32 and dist.std() < 0.03  # noise of length about 0.3
+    assert torch.equal(noisy, wording_jitter(a, b, 0.0, 0.3, rng()))  # a function of the RNG
 
 
 def test_caption_index_lists_the_paraphrased_wordings_of_known_motions(tmp_path):

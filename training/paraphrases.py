@@ -6,7 +6,9 @@ caption scheme (:data:`PARAPHRASES`, written for this project; any file of the
 :class:`training.captions.CaptionScheme` format works), and draw takes with probability
 proportional to ``count(class) ** -class_balance`` instead of uniformly: 0 keeps the old
 uniform order, 1 gives every class the same share, 0.5 (the default of ``cpu_small_cycle3``) lies
-between.  Takes whose names are not ``dataset-N_content_style_id`` (e.g. HumanML3D's numbers)
+between.  ``caption_mix`` and ``text_noise`` (:func:`wording_jitter`) also train on points
+between two captions of the same take and around them, so a wording that lands between the
+trained ones still finds its motion.  Takes whose names are not ``dataset-N_content_style_id`` (e.g. HumanML3D's numbers)
 keep their captions and share one class, so the options do nothing there.
 """
 from __future__ import annotations
@@ -15,6 +17,7 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from .captions import CaptionScheme, parse_take_name
 from .distributed import DistInfo
@@ -53,6 +56,23 @@ def add_paraphrases(items: list[dict], per_take: int, scheme: CaptionScheme | No
     return added
 
 
+def wording_jitter(emb: torch.Tensor, other: torch.Tensor, mix: float, noise: float,
+                   rng: np.random.Generator) -> torch.Tensor:
+    """Condition embeddings (B, D), unit length, moved to where untrained wordings land: with
+    probability ``mix`` each row is slerp-like blended (a uniform weight, then re-normalised)
+    with ``other`` (another caption of the same take), then Gaussian noise of total length about
+    ``noise`` is added and the row re-normalised.  ``mix = noise = 0`` returns ``emb``."""
+    if mix <= 0 and noise <= 0:
+        return emb
+    b, d = emb.shape
+    w = torch.as_tensor(rng.uniform(0.0, 1.0, size=(b, 1)) * (rng.uniform(size=(b, 1)) < mix),
+                        dtype=emb.dtype)
+    out = (1 - w) * emb + w * other
+    if noise > 0:
+        out = out + torch.as_tensor(rng.standard_normal((b, d)), dtype=emb.dtype) * (noise / d ** 0.5)
+    return out / out.norm(dim=1, keepdim=True).clamp_min(1e-8)
+
+
 def balance_weights(names: list[str], power: float) -> np.ndarray:
     """Sampling probability of each item: ``count(class) ** -power``, normalised."""
     if not names:
@@ -86,5 +106,5 @@ class WeightedBatches:
         return step // self.per_epoch, idx.tolist()
 
 
-__all__ = ["PARAPHRASES", "take_class", "add_paraphrases", "balance_weights", "class_shares",
+__all__ = ["PARAPHRASES", "take_class", "add_paraphrases", "wording_jitter", "balance_weights", "class_shares",
            "WeightedBatches"]

@@ -11,7 +11,8 @@ caption once with the text encoder.  Each step: a batch of clips (``DistributedS
 a random window of at most the timebase's ``max_tokens`` tokens of each clip, one random caption
 each; the model's own ``training_loss`` does the rest.  The stage section's
 ``captions_per_take`` and ``class_balance`` add paraphrased captions and draw rare motions more
-often (:mod:`training.paraphrases`).  ``training.train_transformer`` and
+often, ``caption_mix`` and ``text_noise`` train on condition points between and around a take's
+captions (:mod:`training.paraphrases`).  ``training.train_transformer`` and
 ``training.train_residual`` are the command lines.
 """
 from __future__ import annotations
@@ -29,7 +30,7 @@ from .config import filter_kwargs, run_timebase
 from .dataset import HumanML3DDir
 from .distributed import DistInfo, LossModule, StepBatches, wrap_ddp
 from .loop import train_loop
-from .paraphrases import WeightedBatches, add_paraphrases, balance_weights
+from .paraphrases import WeightedBatches, add_paraphrases, balance_weights, wording_jitter
 from .run import base_parser, start_run
 from .text_cache import CaptionCache
 from .train_vq import codes_step, token_cache, vq_checkpoint
@@ -141,11 +142,17 @@ def main(stage: str, argv: list[str] | None = None, description: str = "") -> di
     else:
         batches = StepBatches(len(items), sc["batch_size"], run.seed, info)
 
+    mix, noise = float(sc.get("caption_mix", 0.0)), float(sc.get("text_noise", 0.0))
+
     def step_fn(step: int):
         _, idx = batches(step)
         ids, lens = token_windows(items, idx, tb.max_tokens, model.pad_id, spec.layers)
         caps = [items[i]["captions"][np.random.randint(len(items[i]["captions"]))] for i in idx]
-        loss, acc = net(ids.to(device), cache(caps).to(device), lens.to(device))
+        cond = cache(caps)
+        if mix or noise:  # a second caption of each take, for points between wordings
+            alt = [items[i]["captions"][np.random.randint(len(items[i]["captions"]))] for i in idx]
+            cond = wording_jitter(cond, cache(alt), mix, noise, np.random.default_rng([run.seed, step]))
+        loss, acc = net(ids.to(device), cond.to(device), lens.to(device))
         return loss, {"acc": float(acc)}
 
     extra = lambda: {"arch": arch, "config": run.cfg.get("name", ""), "vq_step": codes_step(vq_state),
