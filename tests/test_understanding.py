@@ -213,3 +213,49 @@ def test_prompt_snap_conditions_on_the_nearest_training_caption(engine, tiny_mod
     assert "prompt_snap" not in SamplingOptions().to_config()
     bare = Engine.from_pretrained(tiny_model_dir)
     np.testing.assert_array_equal(bare.prompt_embeddings([text], 1.0), bare.encode_text([text]))
+
+
+def test_wording_marks_read_sides_and_hands():
+    from bamm_core.generation.understanding import compatible, wording_marks
+
+    assert wording_marks("walk forward, veering right") == ("right", None)
+    assert wording_marks("a right-handed wave") == ("right", None)
+    assert wording_marks("drift leftwards") == ("left", None)
+    assert wording_marks("throw left and right punches") == (None, None)
+    assert wording_marks("all right, walk forward") == (None, None)
+    assert wording_marks("turn around right away") == (None, None)
+    assert wording_marks("wave with both of her hands") == (None, "both")
+    assert wording_marks("a two-handed goodbye") == (None, "both")
+    assert wording_marks("wave with one hand") == (None, "one")
+    assert wording_marks("take two steps to the left") == ("left", None)   # steps are not hands
+    left, right, both, one = ("left", None), ("right", None), (None, "both"), (None, "one")
+    assert not compatible(right, left) and compatible(right, right) and compatible(right, (None, None))
+    assert not compatible(one, both) and compatible(one, right)
+    assert not compatible(both, one) and not compatible(both, left) and compatible(both, both)
+    assert compatible((None, None), left) and compatible((None, None), both)
+
+
+def test_a_named_side_or_hand_count_is_never_understood_as_the_other(engine):
+    """A sentence embedding hardly tells left from right: on the shipped index these prompts'
+    plain nearest captions name the other side (or both hands for one); the engine's do not,
+    and the snapped condition moves toward a caption of the named side."""
+    from bamm_core.generation.understanding import wording_marks
+
+    index = engine.caption_index()
+    for text in ["walk diagonally to the front right", "a right-handed wave",
+                 "wave farewell using one hand", "walk forward, veering left"]:
+        caption = engine.understood(text, 1)[0][0]
+        side, hands = wording_marks(text)
+        c_side, c_hands = wording_marks(caption)
+        assert (side is None or c_side in (side, None)) and not (hands == "one" and c_hands == "both"), \
+            (text, caption)
+        snapped = engine.prompt_embeddings([text], 1.0)[0]
+        best = engine.known_captions[int(np.argmax(index @ (snapped / np.linalg.norm(snapped))))]
+        assert best == caption
+    plain = nearest(engine.encode_text(["walk diagonally to the front right"])[0], index,
+                    engine.known_captions, 1)[0][0]
+    assert "left" in plain  # (what the unconstrained match would say)
+    # the allowed rows also steer compose's conditions
+    np.testing.assert_allclose(engine.snap_embeddings(engine.encode_text(["a right-handed wave"]), 1.0,
+                                                      ["a right-handed wave"]),
+                               engine.prompt_embeddings(["a right-handed wave"], 1.0), atol=1e-6)

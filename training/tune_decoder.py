@@ -15,7 +15,11 @@ real ones ``x`` (joints ``P = recover_from_ric``, metres, from the crop's first 
     + joints · L1(P_y, P_x) + vel · fps · L1(ΔP_y, ΔP_x) + acc · fps² · L1(Δ²P_y, Δ²P_x)
     + foot · fps · mean over the real contact frames of the foot's horizontal speed in ``y``
 
-(Δ: frame differences; the contacts are the real clip's foot-contact channels).  The checkpoint
+(Δ: frame differences; the contacts are the real clip's foot-contact channels).  With
+``class_balance`` in the preset's ``decoder`` section, clips are drawn as the token stages draw
+them (:func:`training.paraphrases.balance_weights`), so rare motions are decoded as well as
+common ones; with ``shortest`` (frames, below ``window``) each step crops a length between the
+two (:class:`CropBatches`), so takes shorter than the window are trained on too.  The checkpoint
 has the layout of a ``train_vq`` checkpoint (same architecture, normalisation and codebooks,
 ``decoder_step`` added), so the exporter and the transformer stages read it as a tokenizer.
 """
@@ -33,6 +37,7 @@ from bamm_core.motion.skeleton import HUMANML3D, KIT
 from .dataset import HumanML3DDir
 from .distributed import StepBatches
 from .loop import train_loop
+from .paraphrases import balance_weights
 from .run import base_parser, start_run
 from .train_vq import codes_step, load_vq, quantizer_state, windows
 
@@ -64,6 +69,25 @@ def motion_loss(recon: torch.Tensor, x: torch.Tensor, mean: torch.Tensor, std: t
     return loss, {k: float(v.detach()) for k, v in parts.items()}
 
 
+class CropBatches:
+    """Each step a crop length (a multiple of ``unit`` from ``shortest`` to ``window``, uniform)
+    and a batch, drawn with replacement by ``weights`` among the clips at least that long, from an
+    RNG seeded by (seed, step, rank): resume-safe.  Takes shorter than the window (a sprint is
+    2-4 s) are decoded in training too."""
+
+    def __init__(self, lengths: list[int], weights: np.ndarray, batch: int, window: int,
+                 shortest: int, unit: int, seed: int, info):
+        self.lengths, self.p = np.asarray(lengths), np.asarray(weights, dtype=np.float64)
+        self.crops = np.arange(shortest, window + 1, unit)
+        self.batch, self.seed, self.info = int(batch), int(seed), info
+
+    def __call__(self, step: int) -> tuple[int, list[int]]:
+        rng = np.random.default_rng([self.seed, int(step), self.info.rank])
+        crop = int(rng.choice(self.crops))
+        p = np.where(self.lengths >= crop, self.p, 0.0)
+        return crop, rng.choice(len(p), size=self.batch, replace=True, p=p / p.sum()).tolist()
+
+
 def main(argv: list[str] | None = None) -> dict:
     p = base_parser(__doc__.splitlines()[0])
     p.add_argument("--vq", required=True, help="the tokenizer to start from (train_vq run dir or checkpoint)")
@@ -75,21 +99,34 @@ def main(argv: list[str] | None = None) -> dict:
     mean_np, std_np = st["mean"].numpy(), st["std"].numpy()
     J, fps = int(ds_cfg["joints_num"]), float(ds_cfg.get("fps", 20))
     window = int(sc["window"])
+    unit = int(st["arch"].get("stride_t", 2)) ** int(st["arch"].get("down_t", 2))  # frames per token
+    shortest = int(sc.get("shortest", window))
+    if not (unit <= shortest <= window and shortest % unit == 0):
+        raise ValueError(f"decoder.shortest must be a multiple of {unit} between {unit} and the "
+                         f"window ({window}), got {shortest}")
     data = HumanML3DDir(args.data, fps=ds_cfg.get("fps"))
-    items = data.items("train", min_len=window, max_len=10**9)
+    items = data.items("train", min_len=shortest, max_len=10**9)
     if not items:
-        raise RuntimeError(f"no training clip in {args.data} is at least {window} frames long")
+        raise RuntimeError(f"no training clip in {args.data} is at least {shortest} frames long")
     for it in items:
         it["norm"] = ((it["features"] - mean_np) / std_np).astype(np.float32)
     for prm in list(vq.encoder.parameters()) + list(vq.quantizer.parameters()):
         prm.requires_grad_(False)
     mean, std = (torch.from_numpy(a).to(device) for a in (mean_np, std_np))
     weights = {k: float(sc.get(f"loss_{k}", 0.0)) for k in LOSS_KEYS}
-    batches = StepBatches(len(items), sc["batch_size"], run.seed, run.info)
+    shortest, balance = int(sc.get("shortest", window)), float(sc.get("class_balance", 0.0))
+    if shortest < window or balance > 0:  # short takes join in, rare motions cropped more often
+        w = (balance_weights([it["name"] for it in items], balance) if balance > 0
+             else np.full(len(items), 1.0 / len(items)))
+        batches = CropBatches([len(it["norm"]) for it in items], w, sc["batch_size"], window, shortest,
+                              unit, run.seed, run.info)
+    else:
+        plain = StepBatches(len(items), sc["batch_size"], run.seed, run.info)
+        batches = lambda step: (window, plain(step)[1])
 
     def step_fn(step: int):
-        _, idx = batches(step)
-        x = torch.from_numpy(windows(items, idx, window)).to(device)
+        crop, idx = batches(step)
+        x = torch.from_numpy(windows(items, idx, crop)).to(device)
         vq.encoder.eval()
         vq.quantizer.eval()
         with torch.no_grad():

@@ -147,7 +147,7 @@ class ComposeAPI:
         opts = resolve_options(self.default_options, options, overrides)
         segs = check_segments(segments, self.timebase)
         typed = self.encode_text([s.prompt for s in segs])  # "understood as" is about these
-        plan = _Plan(segs, self.snap_embeddings(typed, opts.prompt_snap))
+        plan = _Plan(segs, self.snap_embeddings(typed, opts.prompt_snap, [s.prompt for s in segs]))
         from .engine import batch_seed  # (the engine imports this module)
 
         for_step = batch_progress(progress, plan.steps)
@@ -216,7 +216,7 @@ class ComposeAPI:
         new_prompt = check_prompt(seg["prompt"] if prompt is None else prompt)
         typed = self.encode_text([new_prompt])  # encoded once: the condition and "understood as"
         out = self.inpaint(motion, int(seg["start"]), int(seg["end"]),
-                           text_embedding=self.snap_embeddings(typed, opts.prompt_snap)[0],
+                           text_embedding=self.snap_embeddings(typed, opts.prompt_snap, [new_prompt])[0],
                            seed=int(seed),
                            options=opts, progress=progress, plant_feet=plant_feet, blend=blend)
         info = dict(motion.info)
