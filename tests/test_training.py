@@ -337,3 +337,24 @@ def test_motion_loss_is_zero_for_the_real_motion_but_its_feet(shared_dir):
     noise = torch.from_numpy(np.random.default_rng(0).normal(0, 0.1, x.shape).astype(np.float32))
     _, noisy = motion_loss(x + noise, x, mean, std, 22, 20.0, w)
     assert noisy["acc"] > 0.1 and noisy["vel"] > 0 and noisy["foot"] > parts["foot"]
+
+
+def test_crop_batches_take_short_clips_only_into_crops_they_fill():
+    """tune_decoder's CropBatches: crop lengths are multiples of the token size between
+    ``shortest`` and the window; a clip is only drawn for crops it is long enough for; the
+    draw is a function of the step (resume-safe) and follows the weights."""
+    from training.distributed import DistInfo
+    from training.tune_decoder import CropBatches
+
+    lengths = [40, 200, 200, 33]
+    b = CropBatches(lengths, np.array([0.7, 0.1, 0.1, 0.1]), 16, window=64, shortest=32, unit=4,
+                    seed=1, info=DistInfo())
+    seen_crops, short_drawn = set(), 0
+    for step in range(300):
+        crop, idx = b(step)
+        assert crop % 4 == 0 and 32 <= crop <= 64 and len(idx) == 16
+        assert all(lengths[i] >= crop for i in idx)
+        seen_crops.add(crop)
+        short_drawn += crop <= 40 and 0 in idx
+    assert seen_crops == set(range(32, 65, 4)) and short_drawn > 50
+    assert b(7) == CropBatches(lengths, np.array([0.7, 0.1, 0.1, 0.1]), 16, 64, 32, 4, 1, DistInfo())(7)
