@@ -129,6 +129,15 @@ def test_two_bone_ik_keeps_bone_lengths_and_reaches_reachable_targets():
     np.testing.assert_allclose(np.linalg.norm(k3, axis=1), np.linalg.norm([0, .4, .05]))
 
 
+def _contact_speed(joints: np.ndarray, fps: float, contacts: np.ndarray) -> float:
+    """Mean horizontal speed (m/s) of the slower of ankle and toe over the contact steps."""
+    both = contacts[1:] & contacts[:-1]
+    speeds = [np.minimum(*(np.linalg.norm(np.diff(joints[:, i, [0, 2]], axis=0), axis=1)
+                           for i in (ankle, toe)))[both[:, side]] * fps
+              for side, (ankle, toe) in enumerate(FEET)]
+    return float(np.concatenate(speeds).mean())
+
+
 @pytest.fixture(scope="module")
 def walk(engine):
     return engine.generate("a person walks forward", seed=0)
@@ -150,7 +159,10 @@ def test_planting_reduces_skating_of_a_generated_walk_and_keeps_the_root(walk):
         for s, e in runs(c[:, side]):
             step = np.linalg.norm(np.diff(p[s:e, ankle, [0, 2]], axis=0), axis=1)
             assert np.median(step) < 1e-3 and step.max() < 0.01  # (soft reach: < 1 cm)
-    assert skating_share(p, fps, c) < 0.5 * skating_share(j, fps, c)
+    assert skating_share(p, fps, c) <= skating_share(j, fps, c)
+    # how fast the weight-bearing part of each foot moves during contacts (a continuous
+    # measure: a good model's walk may have no step above the share's 0.3 m/s threshold)
+    assert _contact_speed(p, fps, c) < 0.5 * _contact_speed(j, fps, c)
     # the engine's own contacts (the features' channels where the foot is low, whatever its
     # speed): delivery never adds sliding to the bundled model's walk ...
     raw = skating_share(j, fps, walk.contacts)
