@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> dict:
         prm.requires_grad_(False)
     mean, std = (torch.from_numpy(a).to(device) for a in (mean_np, std_np))
     weights = {k: float(sc.get(f"loss_{k}", 0.0)) for k in LOSS_KEYS}
-    shortest, balance = int(sc.get("shortest", window)), float(sc.get("class_balance", 0.0))
+    balance = float(sc.get("class_balance", 0.0))
     if shortest < window or balance > 0:  # short takes join in, rare motions cropped more often
         w = (balance_weights([it["name"] for it in items], balance) if balance > 0
              else np.full(len(items), 1.0 / len(items)))
